@@ -1,0 +1,51 @@
+# One entry point for users and CI: `make run` and `make test` install what is missing,
+# build incrementally, and run. Both are idempotent.
+SHELL := /bin/bash
+BUILD ?= build
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_VERSION := 2.11.0
+APT_PACKAGES := cmake ninja-build ccache g++ python3 python3-venv python3-dev \
+                catch2 nlohmann-json3-dev libcli11-dev libstb-dev
+CONFIG ?= examples/configs/default.json
+OUT ?= runs/default
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup build run test bench clean
+
+setup: $(VENV)/.torch-$(TORCH_VERSION)
+
+# Installs only the Debian packages that are missing.
+.apt-stamp:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  $(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+	@touch $@
+
+$(VENV)/.torch-$(TORCH_VERSION): .apt-stamp
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==$(TORCH_VERSION) numpy
+	@touch $@
+
+$(BUILD)/build.ninja: $(VENV)/.torch-$(TORCH_VERSION)
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_PREFIX_PATH="$$($(PY) -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')" \
+	  -DPython_EXECUTABLE=$(abspath $(PY))
+
+build: $(BUILD)/build.ninja
+	cmake --build $(BUILD)
+
+run: build
+	$(BUILD)/sds generate --config $(CONFIG) --out $(OUT)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure
+
+bench: build
+	$(BUILD)/bench/bench_composite_rays
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,42 @@
+#pragma once
+// Tensor checks for the API boundary. Each throws sds::Error naming the argument, what was
+// expected and what came.
+
+#include <ATen/ATen.h>
+
+#include <initializer_list>
+#include <string_view>
+
+namespace sds {
+
+/// "[2, 3, 64, 64]"
+std::string shape_string(at::IntArrayRef sizes);
+
+/// Throws unless `t` is defined.
+void check_defined(const at::Tensor& t, std::string_view name);
+
+/// Throws unless `t` has `dims.size()` dimensions and each size matches (-1 matches any size).
+/// `layout` names the dimensions for the message, e.g. "[B, 3, H, W]".
+void check_shape(const at::Tensor& t, std::string_view name, std::initializer_list<int64_t> dims,
+                 std::string_view layout);
+
+/// Throws unless `t` has the given dtype.
+void check_dtype(const at::Tensor& t, std::string_view name, at::ScalarType dtype);
+
+/// Throws unless `t` is a floating-point tensor (float32 or float64).
+void check_floating(const at::Tensor& t, std::string_view name);
+
+/// Throws unless `t` lives on `device`.
+void check_device(const at::Tensor& t, std::string_view name, const at::Device& device);
+
+/// Throws when a CUDA tensor reaches a build without CUDA, or a device type the library has no
+/// kernels for.
+void check_device_supported(const at::Tensor& t, std::string_view name);
+
+/// Throws when `t` holds NaN or Inf; `what` says where it was found.
+void check_finite(const at::Tensor& t, std::string_view what);
+
+/// True when the library was built with its CUDA kernels.
+bool built_with_cuda();
+
+}  // namespace sds

@@ -1,0 +1,33 @@
+#include "helpers.h"
+
+#include <ATen/Context.h>
+
+#include "sds/core/checks.h"
+
+namespace sds::test {
+
+at::Tensor finite_difference(const std::function<at::Tensor(const at::Tensor&)>& f,
+                             const at::Tensor& x, double h) {
+  at::Tensor base = x.detach().to(at::kDouble).contiguous().clone();
+  at::Tensor grad = at::zeros_like(base);
+  auto flat = base.view({-1});
+  auto g = grad.view({-1});
+  for (int64_t i = 0; i < flat.numel(); ++i) {
+    const double v = flat[i].item<double>();
+    flat[i] = v + h;
+    const double fp = f(base).item<double>();
+    flat[i] = v - h;
+    const double fm = f(base).item<double>();
+    flat[i] = v;
+    g[i] = (fp - fm) / (2 * h);
+  }
+  return grad;
+}
+
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kDouble).cpu() - b.to(at::kDouble).cpu()).abs().max().item<double>();
+}
+
+bool cuda_available() { return built_with_cuda() && at::hasCUDA(); }
+
+}  // namespace sds::test
