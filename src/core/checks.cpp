@@ -2,6 +2,8 @@
 
 #include "sds/core/error.h"
 
+#include <fmt/ranges.h>
+
 namespace sds {
 
 std::string shape_string(at::IntArrayRef sizes) {
