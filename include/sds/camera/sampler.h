@@ -1,0 +1,72 @@
+#pragma once
+// Where the cameras of a training step come from, and the fixed view sets used for the exact
+// prior's components and for measurement.
+
+#include <ATen/core/Generator.h>
+
+#include <array>
+#include <memory>
+
+#include "sds/camera/camera.h"
+#include "sds/core/json.h"
+
+namespace sds {
+
+/// Draws the cameras of one training step.
+class CameraSampler {
+ public:
+  static constexpr const char* kInterfaceName = "camera_sampler";
+  struct BuildContext {};
+  virtual ~CameraSampler() = default;
+  /// The cameras for `step`, drawn with `generator` only (so a seed fixes them).
+  virtual CameraBatch sample(int64_t step, at::Generator& generator) const = 0;
+  /// Image size of the sampled cameras.
+  virtual int64_t height() const = 0;
+  virtual int64_t width() const = 0;
+};
+
+/// Options of the orbit sampler (threestudio's random-camera data module, simplified).
+struct OrbitSamplerOptions {
+  std::array<double, 2> elevation_deg{0.0, 30.0};   ///< uniform in degrees
+  std::array<double, 2> azimuth_deg{-180.0, 180.0};
+  std::array<double, 2> radius{3.0, 3.0};
+  std::array<double, 2> fovy_deg{40.0, 40.0};
+  int64_t height = 64;
+  int64_t width = 64;
+  int64_t batch_size = 4;
+  /// Stratify azimuths over the batch ((u + i) / B of the range), as threestudio's
+  /// batch_uniform_azimuth, so each step sees all sides.
+  bool batch_uniform_azimuth = true;
+};
+
+/// Cameras on a sphere around the origin with elevation, azimuth, radius and fov drawn uniformly
+/// from their ranges.
+class OrbitSampler : public CameraSampler {
+ public:
+  explicit OrbitSampler(OrbitSamplerOptions options);
+  /// Reads the options from JSON (keys as in OrbitSamplerOptions).
+  static std::unique_ptr<CameraSampler> from_config(ConfigReader& config,
+                                                    const BuildContext& context = {});
+
+  CameraBatch sample(int64_t step, at::Generator& generator) const override;
+  int64_t height() const override { return options_.height; }
+  int64_t width() const override { return options_.width; }
+  const OrbitSamplerOptions& options() const { return options_; }
+
+ private:
+  OrbitSamplerOptions options_;
+};
+
+/// The grid of views every `azimuth_step_deg` degrees (from 0) at each elevation.
+std::vector<Camera> grid_views(const std::vector<double>& elevations_deg, double azimuth_step_deg,
+                               double radius, double fovy_deg, int64_t height, int64_t width);
+
+/// The exact prior's 24 held-out views: azimuth 5 + 30k degrees (k = 0..11) at elevations 7.5
+/// and 22.5 degrees; none lies on the component grid.
+std::vector<Camera> held_out_views(double radius, double fovy_deg, int64_t height, int64_t width);
+
+/// A turntable of `frames` views at one elevation, starting at azimuth 0 (the front).
+std::vector<Camera> turntable_views(int64_t frames, double elevation_deg, double radius,
+                                    double fovy_deg, int64_t height, int64_t width);
+
+}  // namespace sds

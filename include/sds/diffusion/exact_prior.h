@@ -1,0 +1,108 @@
+#pragma once
+// The exact prior: a diffusion prior whose data distribution is a mixture of narrow Gaussians
+// around rendered views of known scenes, so its denoiser is computed in closed form (see
+// docs/exact-prior.md). It conditions on text, view-dependent prompt suffixes and the camera.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+
+#include "sds/core/json.h"
+#include "sds/diffusion/ground_truth.h"
+#include "sds/diffusion/prior.h"
+#include "sds/diffusion/scene.h"
+
+namespace sds {
+
+/// Options of the exact prior; defaults follow docs/exact-prior.md.
+struct ExactPriorOptions {
+  double sigma = 0.01;  ///< s, the standard deviation of each mixture component (pixels in [-1, 1])
+  /// "camera": component weights get a kernel on the camera angle (MVDream / Zero123-like);
+  /// "text": the prompt alone selects components (Stable Diffusion-like).
+  std::string conditioning = "camera";
+  /// "von_mises": log pi_k = kappa cos(angle); "window": components within `window_deg` only.
+  std::string camera_kernel = "von_mises";
+  double kappa = 1000.0;     ///< 10 degrees away weighs about e^-15
+  double window_deg = 15.0;  ///< half-width of the hard window
+  std::vector<double> grid_elevations_deg{0.0, 15.0, 30.0};
+  double grid_azimuth_step_deg = 10.0;
+  double radius = 3.0;
+  double fovy_deg = 40.0;
+  /// View-dependent prompt sectors (threestudio's defaults): front |azimuth| < front, back
+  /// |azimuth| > 180 - back, overhead elevation > overhead, otherwise side.
+  double front_threshold_deg = 45.0;
+  double back_threshold_deg = 45.0;
+  double overhead_threshold_deg = 60.0;
+  GroundTruthOptions ground_truth;
+};
+
+/// The components of one concept at one resolution: K flattened images in [-1, 1].
+struct ExactPriorComponents {
+  at::Tensor mu;              ///< `[K, D]` float64, D = 3 H W
+  at::Tensor mu_sq_norm;      ///< `[K]` float64
+  at::Tensor directions;      ///< `[K, 3]` float64, unit vectors towards each component's camera
+  std::vector<Camera> cameras;
+  std::vector<int64_t> concept_index;  ///< which concept each component renders
+};
+
+/// The closed-form mixture prior over the concepts of a scene.
+class ExactPrior : public Prior {
+ public:
+  ExactPrior(Scene scene, ExactPriorOptions options = {});
+  /// JSON keys: as ExactPriorOptions, plus "scene" (a scene file; the built-in concepts if absent).
+  static std::unique_ptr<Prior> from_config(ConfigReader& config,
+                                            const BuildContext& context = {});
+
+  const NoiseSchedule& schedule() const override { return schedule_; }
+  at::Tensor predict_noise(const at::Tensor& x_t, const at::Tensor& t,
+                           const Conditioning& conditioning) override;
+
+  /// E[x0 | x_t] `[B, 3, H, W]`.
+  at::Tensor posterior_mean(const at::Tensor& x_t, const at::Tensor& t,
+                            const Conditioning& conditioning);
+  /// log p_t(x_t) `[B]` by log-sum-exp over the components, differentiable in x_t (for tests of
+  /// the score identity; the denoiser itself does not use it).
+  at::Tensor log_density(const at::Tensor& x_t, const at::Tensor& t,
+                         const Conditioning& conditioning);
+  /// The responsibilities r_k of the components selected for batch element `b` `[K_b]` and
+  /// their global indices into `components(H, W)`.
+  std::pair<at::Tensor, at::Tensor> responsibilities(const at::Tensor& x_t, const at::Tensor& t,
+                                                     const Conditioning& conditioning, int64_t b);
+
+  /// Components of all concepts at resolution H x W (built on first use, then cached).
+  const ExactPriorComponents& components(int64_t height, int64_t width);
+  /// The exact renders of the concept named by `prompt` (a view suffix is ignored).
+  GroundTruthImages ground_truth(const std::string& prompt, const CameraBatch& cameras) const;
+
+  const Scene& scene() const { return scene_; }
+  const ExactPriorOptions& options() const { return options_; }
+
+  /// The concept index and view sector a prompt selects: -1 for the null prompt; the sector is
+  /// "" when the prompt has no view suffix. An unknown prompt is an sds::Error listing the known.
+  std::pair<int64_t, std::string> parse_prompt(const std::string& prompt) const;
+
+ private:
+  struct Selection {
+    at::Tensor index;   ///< `[K_b]` long, component indices
+    at::Tensor log_pi;  ///< `[K_b]` float64, normalised log weights
+  };
+  Selection select(const ExactPriorComponents& comps, const Conditioning& conditioning,
+                   int64_t b) const;
+  /// Logits `[K_b]` (log pi_k plus the Gaussian log-likelihood up to a constant) of element b.
+  at::Tensor logits(const ExactPriorComponents& comps, const Selection& sel,
+                    const at::Tensor& x_flat, double alpha_bar) const;
+  void check_inputs(const at::Tensor& x_t, const at::Tensor& t,
+                    const Conditioning& conditioning) const;
+
+  Scene scene_;
+  ExactPriorOptions options_;
+  NoiseSchedule schedule_;
+  std::map<std::pair<int64_t, int64_t>, ExactPriorComponents> cache_;
+  std::mutex cache_mutex_;
+};
+
+/// The view sector ("front", "side", "back", "overhead") of a camera, threestudio's rule.
+std::string view_sector(double azimuth_deg, double elevation_deg, const ExactPriorOptions& options);
+
+}  // namespace sds

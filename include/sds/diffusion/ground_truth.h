@@ -1,0 +1,35 @@
+#pragma once
+// Ground-truth images of a concept by exact ray-primitive intersection (docs/exact-prior.md):
+// no learned renderer is involved, so tests that compare a representation against these images
+// are not circular.
+
+#include <ATen/ATen.h>
+
+#include <array>
+
+#include "sds/camera/camera.h"
+#include "sds/diffusion/scene.h"
+
+namespace sds {
+
+/// Shading and anti-aliasing of the ground truth. Lambertian with a fixed world-space light, so
+/// radiance is view-independent: colour = albedo * (ambient + diffuse * max(0, n . l)).
+struct GroundTruthOptions {
+  int64_t supersample = 3;                  ///< s x s sub-pixel rays per pixel, averaged
+  std::array<double, 3> light_dir{1, 0.5, 1};  ///< towards the light; normalised inside
+  double ambient = 0.35;
+  double diffuse = 0.65;
+};
+
+/// Rendered views of one concept.
+struct GroundTruthImages {
+  at::Tensor rgb;    ///< `[B, 3, H, W]` float32 in [0, 1], composited over the background
+  at::Tensor alpha;  ///< `[B, 1, H, W]` float32, the fraction of sub-pixel rays that hit the object
+};
+
+/// Renders `concept_` from every camera of `cameras` (double-precision intersection on the CPU,
+/// parallel over pixels). The concept is validated first (sds::Error on invalid input).
+GroundTruthImages render_ground_truth(const Concept& concept_, const CameraBatch& cameras,
+                                      const GroundTruthOptions& options = {});
+
+}  // namespace sds

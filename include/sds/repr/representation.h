@@ -1,0 +1,60 @@
+#pragma once
+// The 3D representation interface: parameters that render to images.
+
+#include <ATen/ATen.h>
+
+#include <array>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sds/camera/camera.h"
+
+namespace sds {
+
+/// Per-render settings that do not belong to the representation.
+struct RenderOptions {
+  std::array<double, 3> background{1.0, 1.0, 1.0};  ///< linear RGB behind the object
+};
+
+/// What a representation renders: rgb `[B, 3, H, W]` in [0, 1] (composited over the background),
+/// alpha `[B, 1, H, W]`, depth `[B, 1, H, W]` (expected distance along the ray, 0 where empty),
+/// normal `[B, 3, H, W]` (undefined when the representation has none).
+struct RenderOutput {
+  at::Tensor rgb;
+  at::Tensor alpha;
+  at::Tensor depth;
+  at::Tensor normal;
+};
+
+/// A set of parameters trained with one learning rate.
+struct ParameterGroup {
+  std::string name;
+  std::vector<at::Tensor> parameters;
+  double lr = 1e-2;
+};
+
+/// A differentiable 3D representation (voxel grid, NeRF, DMTet, Gaussians). It never knows which
+/// guidance consumes its images.
+class Representation {
+ public:
+  static constexpr const char* kInterfaceName = "representation";
+  struct BuildContext {
+    uint64_t seed = 0;  ///< for random initialisation
+  };
+  virtual ~Representation() = default;
+
+  /// Renders the cameras; differentiable w.r.t. the parameters.
+  virtual RenderOutput render(const CameraBatch& cameras, const RenderOptions& options) = 0;
+
+  /// The trainable parameters with their default learning rates.
+  virtual std::vector<ParameterGroup> parameter_groups() = 0;
+
+  /// Every tensor of the state (parameters and buffers), by name, for checkpoints.
+  virtual std::vector<std::pair<std::string, at::Tensor>> named_tensors() = 0;
+
+  /// Called after each optimiser step (densification, pruning, occupancy updates); no-op default.
+  virtual void after_step(int64_t step) {}
+};
+
+}  // namespace sds

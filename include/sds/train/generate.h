@@ -1,0 +1,32 @@
+#pragma once
+// The main job behind `sds generate`: build an experiment from a config, train it, and write
+// the run folder (config.json, metrics.json, turntable/NNN.png, checkpoint/latest.pt).
+
+#include <filesystem>
+#include <functional>
+
+#include "sds/core/json.h"
+#include "sds/train/metrics.h"
+#include "sds/train/trainer.h"
+
+namespace sds {
+
+struct GenerateOptions {
+  bool resume = false;  ///< continue from run_dir/checkpoint/latest.pt when it exists
+  /// Called after every step; `metrics["psnr"]` is set on the steps where the progress PSNR was
+  /// measured.
+  std::function<void(const StepInfo&)> on_step;
+};
+
+struct GenerateResult {
+  std::filesystem::path run_dir;
+  ViewScores held_out;  ///< PSNR at the exact prior's 24 held-out views
+  int64_t steps = 0;
+  double seconds = 0.0;  ///< wall time of the whole job
+};
+
+/// Runs the job. The prior must be the exact prior (it provides the ground truth).
+GenerateResult generate(const Json& config, const std::filesystem::path& run_dir,
+                        const GenerateOptions& options = {});
+
+}  // namespace sds

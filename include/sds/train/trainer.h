@@ -1,0 +1,81 @@
+#pragma once
+// The training loop: CameraSampler -> Representation::render -> Guidance -> backward -> Adam
+// step -> Representation::after_step. The trainer is the only part that knows both the
+// representation and the guidance.
+
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "sds/camera/sampler.h"
+#include "sds/guidance/guidance.h"
+#include "sds/repr/representation.h"
+
+namespace torch::optim {
+class Adam;
+}
+
+namespace sds {
+
+/// Options of the loop; JSON keys (under "trainer") are the field names.
+struct TrainerOptions {
+  int64_t steps = 250;
+  uint64_t seed = 0;
+  /// Write `checkpoint/latest.pt` in the run folder every N steps (0 = never) and at the end.
+  int64_t checkpoint_every = 100;
+  std::filesystem::path run_dir;  ///< empty: no checkpoints
+  RenderOptions render;
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.99;
+  double adam_eps = 1e-15;  ///< threestudio's default; grids have tiny gradients far from the object
+};
+
+/// What a step callback sees.
+struct StepInfo {
+  int64_t step = 0;  ///< 1-based count of finished steps
+  int64_t total_steps = 0;
+  double loss = 0.0;
+  std::map<std::string, double> metrics;
+};
+
+/// Runs the five-part loop with a seed, checkpoints and NaN/Inf detection.
+class Trainer {
+ public:
+  Trainer(std::shared_ptr<Representation> representation, std::shared_ptr<CameraSampler> sampler,
+          std::shared_ptr<Guidance> guidance, TrainerOptions options);
+  ~Trainer();
+
+  /// Runs one step. A NaN or Inf stops the run with an sds::Error naming the step and the part
+  /// (render, guidance, backward, optimizer); the last checkpoint on disk stays the last good one.
+  StepInfo step();
+
+  /// Runs the remaining steps, calling `on_step` after each.
+  void train(const std::function<void(const StepInfo&)>& on_step = {});
+
+  /// Number of finished steps.
+  int64_t steps_done() const { return steps_done_; }
+  const TrainerOptions& options() const { return options_; }
+  Representation& representation() { return *representation_; }
+
+  /// Writes parameters, optimiser state and the step counter to `path`, atomically.
+  void save_checkpoint(const std::filesystem::path& path) const;
+  /// Restores a checkpoint written by `save_checkpoint`; the run then continues to the same
+  /// numbers (on CPU) as an uninterrupted one. Mismatched tensors are an sds::Error.
+  void load_checkpoint(const std::filesystem::path& path);
+  /// `run_dir / "checkpoint" / "latest.pt"`.
+  std::filesystem::path checkpoint_path() const;
+
+ private:
+  std::shared_ptr<Representation> representation_;
+  std::shared_ptr<CameraSampler> sampler_;
+  std::shared_ptr<Guidance> guidance_;
+  TrainerOptions options_;
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+  int64_t steps_done_ = 0;
+};
+
+}  // namespace sds

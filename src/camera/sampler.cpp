@@ -1,0 +1,103 @@
+#include "sds/camera/sampler.h"
+
+#include "sds/core/error.h"
+#include "sds/core/registry.h"
+
+namespace sds {
+
+namespace {
+
+void check_range(const std::array<double, 2>& r, const char* name, double lo, double hi) {
+  SDS_CHECK(r[0] <= r[1] && r[0] >= lo && r[1] <= hi,
+            "camera_sampler.{}: expected [min, max] with {} <= min <= max <= {}, got [{}, {}]",
+            name, lo, hi, r[0], r[1]);
+}
+
+double lerp(const std::array<double, 2>& r, double u) { return r[0] + (r[1] - r[0]) * u; }
+
+}  // namespace
+
+OrbitSampler::OrbitSampler(OrbitSamplerOptions options) : options_(options) {
+  check_range(options_.elevation_deg, "elevation_deg", -90, 90);
+  check_range(options_.azimuth_deg, "azimuth_deg", -360, 360);
+  check_range(options_.radius, "radius", 1e-6, 1e6);
+  check_range(options_.fovy_deg, "fovy_deg", 1e-3, 179);
+  SDS_CHECK(options_.batch_size >= 1, "camera_sampler.batch_size: expected >= 1, got {}",
+            options_.batch_size);
+  SDS_CHECK(options_.height >= 1 && options_.width >= 1,
+            "camera_sampler: expected a positive image size, got {} x {}", options_.height,
+            options_.width);
+}
+
+std::unique_ptr<CameraSampler> OrbitSampler::from_config(ConfigReader& c, const BuildContext&) {
+  OrbitSamplerOptions o;
+  o.elevation_deg = c.get("elevation_deg", o.elevation_deg);
+  o.azimuth_deg = c.get("azimuth_deg", o.azimuth_deg);
+  o.radius = c.get("radius", o.radius);
+  o.fovy_deg = c.get("fovy_deg", o.fovy_deg);
+  o.height = c.get("height", o.height);
+  o.width = c.get("width", o.width);
+  o.batch_size = c.get("batch_size", o.batch_size);
+  o.batch_uniform_azimuth = c.get("batch_uniform_azimuth", o.batch_uniform_azimuth);
+  return std::make_unique<OrbitSampler>(o);
+}
+
+CameraBatch OrbitSampler::sample(int64_t /*step*/, at::Generator& generator) const {
+  const int64_t b = options_.batch_size;
+  at::Tensor u = at::rand({b, 4}, generator, at::kDouble);
+  auto acc = u.accessor<double, 2>();
+  std::vector<Camera> cameras;
+  for (int64_t i = 0; i < b; ++i) {
+    Camera c;
+    c.elevation_deg = lerp(options_.elevation_deg, acc[i][0]);
+    const double ua = options_.batch_uniform_azimuth
+                          ? (acc[i][1] + static_cast<double>(i)) / static_cast<double>(b)
+                          : acc[i][1];
+    c.azimuth_deg = lerp(options_.azimuth_deg, ua);
+    c.radius = lerp(options_.radius, acc[i][2]);
+    c.fovy_deg = lerp(options_.fovy_deg, acc[i][3]);
+    c.height = options_.height;
+    c.width = options_.width;
+    cameras.push_back(c);
+  }
+  return CameraBatch(std::move(cameras));
+}
+
+std::vector<Camera> grid_views(const std::vector<double>& elevations_deg, double azimuth_step_deg,
+                               double radius, double fovy_deg, int64_t height, int64_t width) {
+  SDS_CHECK(azimuth_step_deg > 0 && azimuth_step_deg <= 360,
+            "grid_views: expected an azimuth step in (0, 360], got {}", azimuth_step_deg);
+  std::vector<Camera> out;
+  for (double e : elevations_deg) {
+    for (double a = 0; a < 360.0 - 1e-9; a += azimuth_step_deg) {
+      out.push_back(Camera{e, a, radius, fovy_deg, height, width});
+    }
+  }
+  return out;
+}
+
+std::vector<Camera> held_out_views(double radius, double fovy_deg, int64_t height, int64_t width) {
+  std::vector<Camera> out;
+  for (double e : {7.5, 22.5}) {
+    for (int k = 0; k < 12; ++k) out.push_back(Camera{e, 5.0 + 30.0 * k, radius, fovy_deg, height, width});
+  }
+  return out;
+}
+
+std::vector<Camera> turntable_views(int64_t frames, double elevation_deg, double radius,
+                                    double fovy_deg, int64_t height, int64_t width) {
+  SDS_CHECK(frames >= 1, "turntable: expected >= 1 frames, got {}", frames);
+  std::vector<Camera> out;
+  for (int64_t k = 0; k < frames; ++k) {
+    out.push_back(Camera{elevation_deg, 360.0 * static_cast<double>(k) / static_cast<double>(frames),
+                         radius, fovy_deg, height, width});
+  }
+  return out;
+}
+
+template <>
+void register_builtins<CameraSampler>(Registry<CameraSampler>& r) {
+  r.add("orbit", &OrbitSampler::from_config);
+}
+
+}  // namespace sds

@@ -1,0 +1,68 @@
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "progress.h"
+#include "sds/core/json.h"
+#include "sds/train/generate.h"
+
+namespace sds::cli {
+
+namespace {
+
+struct GenerateArgs {
+  std::string config;
+  std::string out;
+  std::vector<std::string> sets;
+  std::string scene;
+  std::string prompt;
+  int64_t seed = -1;
+  int64_t steps = -1;
+  bool resume = false;
+};
+
+void run(const GenerateArgs& a) {
+  Json config = read_json_file(a.config);
+  if (config.contains("prior") && config["prior"].is_string()) {
+    config["prior"] = Json{{"type", config["prior"]}};
+  }
+  for (const auto& s : a.sets) {
+    const auto eq = s.find('=');
+    SDS_CHECK(eq != std::string::npos, "--set: expected key=value, got \"{}\"", s);
+    set_json_path(config, s.substr(0, eq), s.substr(eq + 1));
+  }
+  if (!a.scene.empty()) set_json_path(config, "prior.scene", Json(a.scene).dump());
+  if (!a.prompt.empty()) config["prompt"] = a.prompt;
+  if (a.seed >= 0) config["seed"] = a.seed;
+  if (a.steps >= 0) config["steps"] = a.steps;
+
+  std::unique_ptr<ProgressBar> bar;
+  GenerateOptions options;
+  options.resume = a.resume;
+  options.on_step = [&](const StepInfo& info) {
+    if (!bar) bar = std::make_unique<ProgressBar>(info.total_steps);
+    bar->update(info.step, info.loss, info.metrics);
+  };
+  GenerateResult r = generate(config, a.out, options);
+  if (bar) bar->finish();
+  fmt::print("run folder: {}\n", r.run_dir.string());
+  fmt::print("held-out PSNR: mean {:.2f} dB, worst view {:.2f} dB ({} steps, {:.1f} s)\n",
+             r.held_out.mean, r.held_out.min, r.steps, r.seconds);
+}
+
+}  // namespace
+
+void add_generate(CLI::App& app) {
+  auto args = std::make_shared<GenerateArgs>();
+  CLI::App* cmd = app.add_subcommand("generate", "optimise a 3D representation with a guidance");
+  cmd->add_option("--config", args->config, "experiment config (JSON)")->required();
+  cmd->add_option("--out", args->out, "run folder")->required();
+  cmd->add_option("--set", args->sets, "override a config key: --set guidance.guidance_scale=2");
+  cmd->add_option("--scene", args->scene, "scene file for the exact prior");
+  cmd->add_option("--prompt", args->prompt, "prompt (a concept of the scene)");
+  cmd->add_option("--seed", args->seed, "seed");
+  cmd->add_option("--steps", args->steps, "training steps");
+  cmd->add_flag("--resume", args->resume, "continue from the run folder's checkpoint");
+  cmd->callback([args] { run(*args); });
+}
+
+}  // namespace sds::cli

@@ -1,0 +1,254 @@
+#include "sds/diffusion/exact_prior.h"
+
+#include <cmath>
+#include <numbers>
+
+#include "sds/camera/sampler.h"
+#include "sds/core/checks.h"
+#include "sds/core/error.h"
+#include "sds/core/registry.h"
+
+namespace sds {
+
+namespace {
+
+const char* const kSectors[] = {"front", "side", "back", "overhead"};
+
+double wrap_azimuth(double azimuth_deg) {
+  double a = std::fmod(azimuth_deg, 360.0);
+  if (a > 180.0) a -= 360.0;
+  if (a <= -180.0) a += 360.0;
+  return a;
+}
+
+}  // namespace
+
+std::string view_sector(double azimuth_deg, double elevation_deg, const ExactPriorOptions& o) {
+  // threestudio evaluates side, front, back, overhead in order and the last match wins.
+  const double a = std::abs(wrap_azimuth(azimuth_deg));
+  std::string sector = "side";
+  if (a < o.front_threshold_deg) sector = "front";
+  if (a > 180.0 - o.back_threshold_deg) sector = "back";
+  if (elevation_deg > o.overhead_threshold_deg) sector = "overhead";
+  return sector;
+}
+
+ExactPrior::ExactPrior(Scene scene, ExactPriorOptions options)
+    : scene_(std::move(scene)), options_(std::move(options)),
+      schedule_(NoiseSchedule::scaled_linear()) {
+  const auto& o = options_;
+  SDS_CHECK(o.sigma > 0 && o.sigma < 1, "exact prior: expected 0 < sigma < 1, got {}", o.sigma);
+  SDS_CHECK(o.conditioning == "camera" || o.conditioning == "text",
+            "exact prior: expected conditioning \"camera\" or \"text\", got \"{}\"", o.conditioning);
+  SDS_CHECK(o.camera_kernel == "von_mises" || o.camera_kernel == "window",
+            "exact prior: expected camera_kernel \"von_mises\" or \"window\", got \"{}\"",
+            o.camera_kernel);
+  SDS_CHECK(o.kappa >= 0, "exact prior: expected kappa >= 0, got {}", o.kappa);
+  SDS_CHECK(o.window_deg > 0, "exact prior: expected window_deg > 0, got {}", o.window_deg);
+  SDS_CHECK(!o.grid_elevations_deg.empty(), "exact prior: expected at least one grid elevation");
+  SDS_CHECK(!scene_.concepts.empty(), "exact prior: expected a scene with concepts, got none");
+}
+
+std::unique_ptr<Prior> ExactPrior::from_config(ConfigReader& c, const BuildContext&) {
+  ExactPriorOptions o;
+  o.sigma = c.get("sigma", o.sigma);
+  o.conditioning = c.get("conditioning", o.conditioning);
+  o.camera_kernel = c.get("camera_kernel", o.camera_kernel);
+  o.kappa = c.get("kappa", o.kappa);
+  o.window_deg = c.get("window_deg", o.window_deg);
+  o.grid_elevations_deg = c.get("grid_elevations_deg", o.grid_elevations_deg);
+  o.grid_azimuth_step_deg = c.get("grid_azimuth_step_deg", o.grid_azimuth_step_deg);
+  o.radius = c.get("radius", o.radius);
+  o.fovy_deg = c.get("fovy_deg", o.fovy_deg);
+  o.front_threshold_deg = c.get("front_threshold_deg", o.front_threshold_deg);
+  o.back_threshold_deg = c.get("back_threshold_deg", o.back_threshold_deg);
+  o.overhead_threshold_deg = c.get("overhead_threshold_deg", o.overhead_threshold_deg);
+  o.ground_truth.supersample = c.get("supersample", o.ground_truth.supersample);
+  const std::string scene_file = c.get<std::string>("scene", "");
+  Scene scene = scene_file.empty() ? Scene::builtin() : Scene::load(scene_file);
+  return std::make_unique<ExactPrior>(std::move(scene), o);
+}
+
+std::pair<int64_t, std::string> ExactPrior::parse_prompt(const std::string& prompt) const {
+  if (prompt.empty()) return {-1, ""};
+  auto index_of = [&](const std::string& p) -> int64_t {
+    for (size_t i = 0; i < scene_.concepts.size(); ++i) {
+      if (scene_.concepts[i].prompt == p) return static_cast<int64_t>(i);
+    }
+    return -1;
+  };
+  if (int64_t i = index_of(prompt); i >= 0) return {i, ""};
+  for (const char* sector : kSectors) {
+    const std::string suffix = std::string(", ") + sector + " view";
+    if (prompt.size() > suffix.size() &&
+        prompt.compare(prompt.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      const std::string base = prompt.substr(0, prompt.size() - suffix.size());
+      if (int64_t i = index_of(base); i >= 0) return {i, sector};
+    }
+  }
+  scene_.find(prompt);  // throws the error that lists the known prompts
+  fail("exact prior: unknown prompt \"{}\"", prompt);
+}
+
+const ExactPriorComponents& ExactPrior::components(int64_t height, int64_t width) {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  auto key = std::make_pair(height, width);
+  if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+  const auto& o = options_;
+  std::vector<Camera> views = grid_views(o.grid_elevations_deg, o.grid_azimuth_step_deg, o.radius,
+                                         o.fovy_deg, height, width);
+  CameraBatch batch(views);
+  ExactPriorComponents comps;
+  std::vector<at::Tensor> mus, dirs;
+  for (size_t c = 0; c < scene_.concepts.size(); ++c) {
+    GroundTruthImages gt = render_ground_truth(scene_.concepts[c], batch, o.ground_truth);
+    mus.push_back((gt.rgb.to(at::kDouble) * 2 - 1).reshape({batch.size(), -1}));
+    for (const auto& v : views) {
+      comps.cameras.push_back(v);
+      comps.concept_index.push_back(static_cast<int64_t>(c));
+      dirs.push_back(v.direction());
+    }
+  }
+  comps.mu = at::cat(mus).contiguous();
+  comps.mu_sq_norm = comps.mu.pow(2).sum(1);
+  comps.directions = at::stack(dirs);
+  return cache_.emplace(key, std::move(comps)).first->second;
+}
+
+ExactPrior::Selection ExactPrior::select(const ExactPriorComponents& comps,
+                                         const Conditioning& cond, int64_t b) const {
+  const std::string& prompt = cond.prompt(b);
+  auto [concept_index, sector] = parse_prompt(prompt);
+  std::vector<int64_t> index;
+  for (size_t k = 0; k < comps.cameras.size(); ++k) {
+    if (concept_index >= 0 && comps.concept_index[k] != concept_index) continue;
+    if (!sector.empty() &&
+        view_sector(comps.cameras[k].azimuth_deg, comps.cameras[k].elevation_deg, options_) !=
+            sector) {
+      continue;
+    }
+    index.push_back(static_cast<int64_t>(k));
+  }
+  SDS_CHECK(!index.empty(), "exact prior: prompt \"{}\" selects no component (no grid view in the "
+            "\"{}\" sector)", prompt, sector);
+  Selection sel;
+  sel.index = at::tensor(index, at::kLong);
+  at::Tensor log_w = at::zeros({sel.index.size(0)}, at::kDouble);
+  if (options_.conditioning == "camera") {
+    SDS_CHECK(cond.cameras.has_value(),
+              "exact prior: camera conditioning needs the cameras of the images; got none "
+              "(set Conditioning::cameras or use conditioning \"text\")");
+    const Camera& cam = (*cond.cameras)[b];
+    at::Tensor cos_angle = comps.directions.index_select(0, sel.index).matmul(cam.direction());
+    if (options_.camera_kernel == "von_mises") {
+      log_w = options_.kappa * cos_angle;
+    } else {
+      const double cos_window = std::cos(options_.window_deg * std::numbers::pi / 180.0);
+      log_w = at::where(cos_angle >= cos_window - 1e-12, 0.0,
+                        -std::numeric_limits<double>::infinity());
+      SDS_CHECK(at::isfinite(log_w).any().item<bool>(),
+                "exact prior: no component within the {} degree window of the camera at "
+                "elevation {}, azimuth {}",
+                options_.window_deg, cam.elevation_deg, cam.azimuth_deg);
+    }
+  }
+  sel.log_pi = log_w - at::logsumexp(log_w, 0);
+  return sel;
+}
+
+at::Tensor ExactPrior::logits(const ExactPriorComponents& comps, const Selection& sel,
+                              const at::Tensor& x_flat, double a) const {
+  const double v = a * options_.sigma * options_.sigma + (1 - a);
+  at::Tensor mu = comps.mu.index_select(0, sel.index);
+  // ||x - sqrt(a) mu||^2 = ||x||^2 - 2 sqrt(a) <x, mu> + a ||mu||^2, one matrix product.
+  at::Tensor dist = x_flat.pow(2).sum() - 2 * std::sqrt(a) * mu.matmul(x_flat) +
+                    a * comps.mu_sq_norm.index_select(0, sel.index);
+  return sel.log_pi - dist / (2 * v);
+}
+
+void ExactPrior::check_inputs(const at::Tensor& x_t, const at::Tensor& t,
+                              const Conditioning& cond) const {
+  check_shape(x_t, "exact prior x_t", {-1, 3, -1, -1}, "[B, 3, H, W]");
+  check_floating(x_t, "exact prior x_t");
+  check_shape(t, "exact prior t", {x_t.size(0)}, "[B]");
+  check_finite(x_t, "exact prior x_t");
+  const auto n = static_cast<int64_t>(cond.prompts.size());
+  SDS_CHECK(n == 1 || n == x_t.size(0),
+            "exact prior: expected 1 or {} prompts (one per image), got {}", x_t.size(0), n);
+  if (cond.cameras && options_.conditioning == "camera") {
+    SDS_CHECK(cond.cameras->size() == x_t.size(0),
+              "exact prior: expected {} cameras (one per image), got {}", x_t.size(0),
+              cond.cameras->size());
+  }
+}
+
+std::pair<at::Tensor, at::Tensor> ExactPrior::responsibilities(const at::Tensor& x_t,
+                                                               const at::Tensor& t,
+                                                               const Conditioning& cond,
+                                                               int64_t b) {
+  check_inputs(x_t, t, cond);
+  const auto& comps = components(x_t.size(2), x_t.size(3));
+  Selection sel = select(comps, cond, b);
+  at::Tensor x = x_t[b].detach().to(at::kCPU, at::kDouble).reshape({-1});
+  const double a = schedule_.alpha_bar(t[b].item<int64_t>());
+  return {at::softmax(logits(comps, sel, x, a), 0), sel.index};
+}
+
+at::Tensor ExactPrior::posterior_mean(const at::Tensor& x_t, const at::Tensor& t,
+                                      const Conditioning& cond) {
+  check_inputs(x_t, t, cond);
+  const auto& comps = components(x_t.size(2), x_t.size(3));
+  const double s2 = options_.sigma * options_.sigma;
+  std::vector<at::Tensor> out;
+  for (int64_t b = 0; b < x_t.size(0); ++b) {
+    at::Tensor x = x_t[b].detach().to(at::kCPU, at::kDouble).reshape({-1});
+    const double a = schedule_.alpha_bar(t[b].item<int64_t>());
+    const double v = a * s2 + (1 - a);
+    Selection sel = select(comps, cond, b);
+    at::Tensor r = at::softmax(logits(comps, sel, x, a), 0);
+    at::Tensor m = r.matmul(comps.mu.index_select(0, sel.index));
+    // Each component's posterior mean is mu_k + (s^2 sqrt(a) / v)(x - sqrt(a) mu_k).
+    out.push_back(m + (s2 * std::sqrt(a) / v) * (x - std::sqrt(a) * m));
+  }
+  return at::stack(out).view(x_t.sizes()).to(x_t.device(), x_t.scalar_type());
+}
+
+at::Tensor ExactPrior::predict_noise(const at::Tensor& x_t, const at::Tensor& t,
+                                     const Conditioning& cond) {
+  at::Tensor x0 = posterior_mean(x_t, t, cond);
+  at::Tensor a = schedule_.broadcast_alpha_bar(t, x_t);
+  return (x_t.detach() - a.sqrt() * x0) / (1 - a).sqrt();
+}
+
+at::Tensor ExactPrior::log_density(const at::Tensor& x_t, const at::Tensor& t,
+                                   const Conditioning& cond) {
+  check_inputs(x_t, t, cond);
+  const auto& comps = components(x_t.size(2), x_t.size(3));
+  const double s2 = options_.sigma * options_.sigma;
+  std::vector<at::Tensor> out;
+  for (int64_t b = 0; b < x_t.size(0); ++b) {
+    at::Tensor x = x_t[b].to(at::kDouble).reshape({-1});
+    const double a = schedule_.alpha_bar(t[b].item<int64_t>());
+    const double v = a * s2 + (1 - a);
+    const double d = static_cast<double>(x.numel());
+    Selection sel = select(comps, cond, b);
+    out.push_back(at::logsumexp(logits(comps, sel, x, a), 0) -
+                  0.5 * d * std::log(2 * std::numbers::pi * v));
+  }
+  return at::stack(out);
+}
+
+GroundTruthImages ExactPrior::ground_truth(const std::string& prompt,
+                                           const CameraBatch& cameras) const {
+  auto [concept_index, sector] = parse_prompt(prompt);
+  SDS_CHECK(concept_index >= 0, "exact prior: ground truth needs a concept's prompt, got the "
+            "null prompt");
+  return render_ground_truth(scene_.concepts[concept_index], cameras, options_.ground_truth);
+}
+
+template <>
+void register_builtins<Prior>(Registry<Prior>& r) {
+  r.add("exact", &ExactPrior::from_config);
+}
+
+}  // namespace sds

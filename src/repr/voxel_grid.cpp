@@ -1,0 +1,106 @@
+#include "sds/repr/voxel_grid.h"
+
+#include "sds/core/checks.h"
+#include "sds/core/error.h"
+#include "sds/core/registry.h"
+#include "sds/ops/composite_rays.h"
+
+namespace sds {
+
+std::pair<at::Tensor, at::Tensor> ray_cube_intersection(const at::Tensor& origins,
+                                                        const at::Tensor& directions,
+                                                        double bound) {
+  // Slab test; a zero direction component gives +-inf, which min/max handle.
+  at::Tensor inv = 1.0 / directions;
+  at::Tensor t0 = (-bound - origins) * inv;
+  at::Tensor t1 = (bound - origins) * inv;
+  at::Tensor near = at::minimum(t0, t1).amax(-1).clamp_min(0.0);
+  at::Tensor far = at::maximum(t0, t1).amin(-1);
+  at::Tensor hit = far > near;
+  return {at::where(hit, near, 0.0), at::where(hit, far, 0.0)};
+}
+
+VoxelGrid::VoxelGrid(VoxelGridOptions o) : options_(o) {
+  SDS_CHECK(o.resolution >= 2 && o.resolution <= 512,
+            "voxel_grid.resolution: expected 2..512, got {}", o.resolution);
+  SDS_CHECK(o.samples_per_ray >= 1, "voxel_grid.samples_per_ray: expected >= 1, got {}",
+            o.samples_per_ray);
+  SDS_CHECK(o.density_scale > 0, "voxel_grid.density_scale: expected > 0, got {}",
+            o.density_scale);
+  SDS_CHECK(o.blob_radius > 0, "voxel_grid.blob_radius: expected > 0, got {}", o.blob_radius);
+  SDS_CHECK(o.density_lr > 0 && o.color_lr > 0,
+            "voxel_grid: expected positive learning rates, got {} and {}", o.density_lr,
+            o.color_lr);
+  const int64_t r = o.resolution;
+  at::Tensor coord = at::linspace(-1.0, 1.0, r, at::kFloat);
+  at::Tensor z = coord.view({r, 1, 1}), y = coord.view({1, r, 1}), x = coord.view({1, 1, r});
+  at::Tensor dist = (x * x + y * y + z * z).sqrt();
+  density_ = (o.blob_density * (1.0 - dist / o.blob_radius)).view({1, 1, r, r, r}).contiguous();
+  color_ = at::zeros({1, 3, r, r, r}, at::kFloat);
+  density_.set_requires_grad(true);
+  color_.set_requires_grad(true);
+}
+
+std::unique_ptr<Representation> VoxelGrid::from_config(ConfigReader& c, const BuildContext&) {
+  VoxelGridOptions o;
+  o.resolution = c.get("resolution", o.resolution);
+  o.samples_per_ray = c.get("samples_per_ray", o.samples_per_ray);
+  o.density_scale = c.get("density_scale", o.density_scale);
+  o.blob_density = c.get("blob_density", o.blob_density);
+  o.blob_radius = c.get("blob_radius", o.blob_radius);
+  o.density_lr = c.get("density_lr", o.density_lr);
+  o.color_lr = c.get("color_lr", o.color_lr);
+  return std::make_unique<VoxelGrid>(o);
+}
+
+std::pair<at::Tensor, at::Tensor> VoxelGrid::query(const at::Tensor& points) const {
+  check_shape(points, "voxel grid points", {-1, 3}, "[N, 3]");
+  const int64_t n = points.size(0);
+  at::Tensor grid = at::cat({density_, color_}, 1);
+  // align_corners: voxel centres at -1 and 1 exactly, matching the initialisation coordinates.
+  at::Tensor samples = at::grid_sampler(grid, points.view({1, 1, 1, n, 3}).to(grid.scalar_type()),
+                                        /*interpolation=*/0, /*padding=*/0, /*align_corners=*/true);
+  samples = samples.view({4, n});
+  at::Tensor sigma = options_.density_scale * at::softplus(samples[0]);
+  at::Tensor rgb = at::sigmoid(samples.slice(0, 1, 4)).t();
+  return {sigma, rgb};
+}
+
+RenderOutput VoxelGrid::render(const CameraBatch& cameras, const RenderOptions& options) {
+  const int64_t b = cameras.size(), h = cameras.height(), w = cameras.width();
+  const int64_t s = options_.samples_per_ray;
+  Rays rays = cameras.rays();
+  at::Tensor o = rays.origins.view({-1, 3}), d = rays.directions.view({-1, 3});
+  const int64_t n_rays = o.size(0);
+  auto [near, far] = ray_cube_intersection(o, d);
+  at::Tensor u = (at::arange(s, at::kFloat) + 0.5) / static_cast<double>(s);
+  at::Tensor ts = near.unsqueeze(1) + (far - near).unsqueeze(1) * u.unsqueeze(0);  // [R, S]
+  at::Tensor deltas = ((far - near) / static_cast<double>(s)).unsqueeze(1).expand({n_rays, s});
+  at::Tensor points = o.unsqueeze(1) + d.unsqueeze(1) * ts.unsqueeze(2);  // [R, S, 3]
+  auto [sigma, rgb] = query(points.view({-1, 3}));
+  auto out = ops::composite_rays(sigma.view({n_rays, s}), rgb.view({n_rays, s, 3}),
+                                 deltas.contiguous(), ts.contiguous());
+  at::Tensor bg = at::tensor({options.background[0], options.background[1], options.background[2]},
+                             at::kFloat);
+  at::Tensor color = out.rgb + (1 - out.alpha).unsqueeze(1) * bg.unsqueeze(0);
+  RenderOutput result;
+  result.rgb = color.view({b, h, w, 3}).permute({0, 3, 1, 2});
+  result.alpha = out.alpha.view({b, 1, h, w});
+  result.depth = out.depth.view({b, 1, h, w});
+  return result;
+}
+
+std::vector<ParameterGroup> VoxelGrid::parameter_groups() {
+  return {{"density", {density_}, options_.density_lr}, {"color", {color_}, options_.color_lr}};
+}
+
+std::vector<std::pair<std::string, at::Tensor>> VoxelGrid::named_tensors() {
+  return {{"density", density_}, {"color", color_}};
+}
+
+template <>
+void register_builtins<Representation>(Registry<Representation>& r) {
+  r.add("voxel_grid", &VoxelGrid::from_config);
+}
+
+}  // namespace sds

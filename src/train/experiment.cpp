@@ -1,0 +1,62 @@
+#include "sds/train/experiment.h"
+
+#include "sds/core/error.h"
+#include "sds/core/registry.h"
+
+namespace sds {
+
+namespace {
+
+TrainerOptions trainer_options(ConfigReader& c, TrainerOptions o) {
+  o.checkpoint_every = c.get("checkpoint_every", o.checkpoint_every);
+  o.render.background = c.get("background", o.render.background);
+  o.adam_beta1 = c.get("adam_beta1", o.adam_beta1);
+  o.adam_beta2 = c.get("adam_beta2", o.adam_beta2);
+  o.adam_eps = c.get("adam_eps", o.adam_eps);
+  for (double v : o.render.background) {
+    SDS_CHECK(v >= 0 && v <= 1, "trainer.background: expected values in [0, 1], got {}", v);
+  }
+  return o;
+}
+
+EvalOptions eval_options(ConfigReader& c) {
+  EvalOptions o;
+  o.every = c.get("every", o.every);
+  o.views = c.get("views", o.views);
+  o.turntable_frames = c.get("turntable_frames", o.turntable_frames);
+  o.turntable_elevation_deg = c.get("turntable_elevation_deg", o.turntable_elevation_deg);
+  SDS_CHECK(o.every >= 0 && o.views >= 1 && o.views <= 24 && o.turntable_frames >= 1,
+            "eval: expected every >= 0, 1 <= views <= 24 and turntable_frames >= 1");
+  return o;
+}
+
+}  // namespace
+
+Experiment Experiment::from_config(const Json& config, const std::filesystem::path& run_dir) {
+  Experiment e;
+  e.config = config;
+  ConfigReader c(config, "config");
+  e.prompt = c.require<std::string>("prompt");
+  e.trainer.seed = c.get<uint64_t>("seed", 0);
+  e.trainer.steps = c.get<int64_t>("steps", 250);
+  e.trainer.run_dir = run_dir;
+  const Json empty = Json::object();
+  e.prior = make<Prior>(c.has("prior") ? c.raw("prior") : Json("exact"), "prior");
+  e.guidance = make<Guidance>(c.has("guidance") ? c.raw("guidance") : Json("sds"), "guidance",
+                              Guidance::BuildContext{e.prior, e.prompt});
+  e.representation = make<Representation>(
+      c.has("representation") ? c.raw("representation") : Json("voxel_grid"), "representation",
+      Representation::BuildContext{e.trainer.seed});
+  e.sampler = make<CameraSampler>(c.has("camera_sampler") ? c.raw("camera_sampler") : Json("orbit"),
+                                  "camera_sampler");
+  ConfigReader trainer(c.has("trainer") ? c.raw("trainer") : empty, "trainer");
+  e.trainer = trainer_options(trainer, e.trainer);
+  trainer.finish();
+  ConfigReader eval(c.has("eval") ? c.raw("eval") : empty, "eval");
+  e.eval = eval_options(eval);
+  eval.finish();
+  c.finish();
+  return e;
+}
+
+}  // namespace sds

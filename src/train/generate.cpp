@@ -1,0 +1,90 @@
+#include "sds/train/generate.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "sds/camera/sampler.h"
+#include "sds/core/error.h"
+#include "sds/core/io.h"
+#include "sds/diffusion/exact_prior.h"
+#include "sds/train/experiment.h"
+
+namespace sds {
+
+namespace {
+
+CameraBatch held_out_cameras(const ExactPrior& prior, const CameraSampler& sampler) {
+  const auto& o = prior.options();
+  return CameraBatch(held_out_views(o.radius, o.fovy_deg, sampler.height(), sampler.width()));
+}
+
+void write_turntable(Representation& repr, const ExactPrior& prior, const std::string& prompt,
+                     const CameraSampler& sampler, const EvalOptions& eval,
+                     const RenderOptions& render, const std::filesystem::path& dir) {
+  const auto& o = prior.options();
+  CameraBatch cams(turntable_views(eval.turntable_frames, eval.turntable_elevation_deg, o.radius,
+                                   o.fovy_deg, sampler.height(), sampler.width()));
+  at::Tensor pred = render_views(repr, cams, render).clamp(0, 1);
+  at::Tensor gt = prior.ground_truth(prompt, cams).rgb;
+  for (int64_t k = 0; k < cams.size(); ++k) {
+    // Prediction on the left, ground truth on the right.
+    write_png(dir / fmt::format("{:03d}.png", k), at::cat({pred[k], gt[k]}, 2));
+  }
+}
+
+}  // namespace
+
+GenerateResult generate(const Json& config, const std::filesystem::path& run_dir,
+                        const GenerateOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  SDS_CHECK(!run_dir.empty(), "generate: expected a run folder (--out), got none");
+  Experiment e = Experiment::from_config(config, run_dir);
+  auto* prior = dynamic_cast<ExactPrior*>(e.prior.get());
+  SDS_CHECK(prior != nullptr, "generate: expected the exact prior (it provides the ground truth "
+            "to measure against), got another prior type");
+  write_file_atomic(run_dir / "config.json", e.config.dump(2) + "\n");
+
+  CameraBatch held_out = held_out_cameras(*prior, *e.sampler);
+  at::Tensor held_out_gt = prior->ground_truth(e.prompt, held_out).rgb;
+  std::vector<Camera> progress_views(held_out.cameras().begin(),
+                                     held_out.cameras().begin() + e.eval.views);
+  at::Tensor progress_gt = held_out_gt.slice(0, 0, e.eval.views);
+
+  Trainer trainer(e.representation, e.sampler, e.guidance, e.trainer);
+  if (options.resume && std::filesystem::exists(trainer.checkpoint_path())) {
+    trainer.load_checkpoint(trainer.checkpoint_path());
+  }
+  trainer.train([&](const StepInfo& info) {
+    if (!options.on_step) return;
+    StepInfo shown = info;
+    if (e.eval.every > 0 && (info.step % e.eval.every == 0 || info.step == info.total_steps)) {
+      shown.metrics["psnr"] = score_views(*e.representation, CameraBatch(progress_views),
+                                          progress_gt, e.trainer.render)
+                                  .mean;
+    }
+    options.on_step(shown);
+  });
+
+  GenerateResult result;
+  result.run_dir = run_dir;
+  result.steps = trainer.steps_done();
+  result.held_out = score_views(*e.representation, held_out, held_out_gt, e.trainer.render);
+  write_turntable(*e.representation, *prior, e.prompt, *e.sampler, e.eval, e.trainer.render,
+                  run_dir / "turntable");
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  Json metrics;
+  metrics["prompt"] = e.prompt;
+  metrics["psnr_heldout_mean"] = result.held_out.mean;
+  metrics["psnr_heldout_min"] = result.held_out.min;
+  metrics["psnr_per_view"] = result.held_out.psnr_per_view;
+  metrics["steps"] = result.steps;
+  metrics["seconds"] = result.seconds;
+  metrics["seed"] = e.trainer.seed;
+  write_file_atomic(run_dir / "metrics.json", metrics.dump(2) + "\n");
+  return result;
+}
+
+}  // namespace sds

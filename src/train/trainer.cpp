@@ -1,0 +1,161 @@
+#include <ATen/core/grad_mode.h>
+
+#include "sds/train/trainer.h"
+
+#include <torch/optim/adam.h>
+#include <torch/serialize/archive.h>
+
+#include <sstream>
+
+#include "sds/core/checks.h"
+#include "sds/core/error.h"
+#include "sds/core/io.h"
+#include "sds/core/rng.h"
+
+namespace sds {
+
+namespace {
+
+constexpr uint64_t kStepStream = 0x5354455055ULL;  // one random stream per training step
+
+bool all_finite(const at::Tensor& t) { return !t.defined() || at::isfinite(t).all().item<bool>(); }
+
+}  // namespace
+
+Trainer::Trainer(std::shared_ptr<Representation> representation,
+                 std::shared_ptr<CameraSampler> sampler, std::shared_ptr<Guidance> guidance,
+                 TrainerOptions options)
+    : representation_(std::move(representation)), sampler_(std::move(sampler)),
+      guidance_(std::move(guidance)), options_(std::move(options)) {
+  SDS_CHECK(representation_ && sampler_ && guidance_,
+            "trainer: expected a representation, a camera sampler and a guidance");
+  SDS_CHECK(options_.steps >= 1, "trainer.steps: expected >= 1, got {}", options_.steps);
+  SDS_CHECK(options_.checkpoint_every >= 0, "trainer.checkpoint_every: expected >= 0, got {}",
+            options_.checkpoint_every);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  for (auto& g : representation_->parameter_groups()) {
+    SDS_CHECK(g.lr > 0, "trainer: parameter group \"{}\" has learning rate {}, expected > 0",
+              g.name, g.lr);
+    auto opts = std::make_unique<torch::optim::AdamOptions>(g.lr);
+    opts->betas({options_.adam_beta1, options_.adam_beta2}).eps(options_.adam_eps);
+    groups.emplace_back(g.parameters, std::move(opts));
+  }
+  auto extra = guidance_->trainable_parameters();
+  if (!extra.empty()) {
+    auto opts = std::make_unique<torch::optim::AdamOptions>(1e-3);
+    groups.emplace_back(extra, std::move(opts));
+  }
+  optimizer_ = std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(1e-2));
+}
+
+Trainer::~Trainer() = default;
+
+StepInfo Trainer::step() {
+  const int64_t i = steps_done_;
+  at::Generator generator = make_generator(derive_seed(options_.seed, kStepStream, i));
+  CameraBatch cameras = sampler_->sample(i, generator);
+
+  optimizer_->zero_grad();
+  RenderOutput render = representation_->render(cameras, options_.render);
+  SDS_CHECK(all_finite(render.rgb) && all_finite(render.alpha),
+            "step {}: NaN or Inf in the render (representation); the last good checkpoint is "
+            "kept at {}",
+            i + 1, checkpoint_path().string());
+
+  GuidanceInput input{render.rgb, cameras, i, options_.steps, &generator};
+  GuidanceOutput out = guidance_->compute(input);
+  SDS_CHECK(all_finite(out.loss),
+            "step {}: NaN or Inf in the guidance loss; the last good checkpoint is kept at {}",
+            i + 1, checkpoint_path().string());
+
+  out.loss.backward();
+  for (auto& group : optimizer_->param_groups()) {
+    for (auto& p : group.params()) {
+      SDS_CHECK(all_finite(p.grad()),
+                "step {}: NaN or Inf in the gradients (backward); the last good checkpoint is "
+                "kept at {}",
+                i + 1, checkpoint_path().string());
+    }
+  }
+  optimizer_->step();
+  for (auto& group : optimizer_->param_groups()) {
+    for (auto& p : group.params()) {
+      SDS_CHECK(all_finite(p),
+                "step {}: NaN or Inf in the parameters after the optimizer step; the last good "
+                "checkpoint is kept at {}",
+                i + 1, checkpoint_path().string());
+    }
+  }
+  representation_->after_step(i);
+  steps_done_ = i + 1;
+
+  if (!options_.run_dir.empty() && options_.checkpoint_every > 0 &&
+      (steps_done_ % options_.checkpoint_every == 0 || steps_done_ == options_.steps)) {
+    save_checkpoint(checkpoint_path());
+  }
+  StepInfo info;
+  info.step = steps_done_;
+  info.total_steps = options_.steps;
+  info.loss = out.loss.item<double>();
+  info.metrics = std::move(out.metrics);
+  return info;
+}
+
+void Trainer::train(const std::function<void(const StepInfo&)>& on_step) {
+  while (steps_done_ < options_.steps) {
+    StepInfo info = step();
+    if (on_step) on_step(info);
+  }
+}
+
+std::filesystem::path Trainer::checkpoint_path() const {
+  return options_.run_dir / "checkpoint" / "latest.pt";
+}
+
+void Trainer::save_checkpoint(const std::filesystem::path& path) const {
+  torch::serialize::OutputArchive archive;
+  for (auto& [name, tensor] : representation_->named_tensors()) {
+    archive.write("representation." + name, tensor.detach());
+  }
+  torch::serialize::OutputArchive optimizer_archive;
+  optimizer_->save(optimizer_archive);
+  archive.write("optimizer", optimizer_archive);
+  archive.write("steps_done", at::tensor(steps_done_, at::kLong));
+  archive.write("seed", at::tensor(static_cast<int64_t>(options_.seed), at::kLong));
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_file_atomic(path, bytes.str());
+}
+
+void Trainer::load_checkpoint(const std::filesystem::path& path) {
+  SDS_CHECK(std::filesystem::exists(path), "{}: checkpoint not found", path.string());
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path.string());
+  } catch (const c10::Error& e) {
+    fail("{}: not a readable sds checkpoint: {}", path.string(), e.what_without_backtrace());
+  }
+  at::NoGradGuard no_grad;
+  for (auto& [name, tensor] : representation_->named_tensors()) {
+    at::Tensor stored;
+    SDS_CHECK(archive.try_read("representation." + name, stored),
+              "{}: checkpoint has no tensor \"{}\" (written for another representation?)",
+              path.string(), name);
+    SDS_CHECK(stored.sizes() == tensor.sizes(),
+              "{}: tensor \"{}\" has shape {} in the checkpoint, expected {}", path.string(), name,
+              shape_string(stored.sizes()), shape_string(tensor.sizes()));
+    tensor.copy_(stored);
+  }
+  torch::serialize::InputArchive optimizer_archive;
+  archive.read("optimizer", optimizer_archive);
+  optimizer_->load(optimizer_archive);
+  at::Tensor steps, seed;
+  archive.read("steps_done", steps);
+  archive.read("seed", seed);
+  SDS_CHECK(static_cast<uint64_t>(seed.item<int64_t>()) == options_.seed,
+            "{}: checkpoint was written with seed {}, this run has seed {}", path.string(),
+            seed.item<int64_t>(), options_.seed);
+  steps_done_ = steps.item<int64_t>();
+}
+
+}  // namespace sds

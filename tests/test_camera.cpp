@@ -1,0 +1,81 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "sds/camera/camera.h"
+#include "sds/camera/sampler.h"
+#include "sds/core/error.h"
+#include "sds/core/rng.h"
+
+TEST_CASE("a camera at azimuth 0 sits on +X, looks at the origin, +Z up, +Y right", "[camera]") {
+  sds::Camera c{0.0, 0.0, 3.0, 40.0, 5, 5};
+  at::Tensor m = c.c2w();
+  CHECK(m[0][3].item<double>() == Approx(3.0));
+  CHECK(m[1][3].item<double>() == Approx(0.0).margin(1e-12));
+  CHECK(m[2][1].item<double>() == Approx(1.0));  // camera up = world +Z
+  CHECK(m[1][0].item<double>() == Approx(1.0));  // camera right = world +Y
+  sds::Rays r = sds::CameraBatch({c}).rays(1, at::kDouble);
+  at::Tensor centre = r.directions[0][2][2];
+  CHECK(centre[0].item<double>() == Approx(-1.0));
+  // The right edge of the image looks towards +Y, the top towards +Z.
+  CHECK(r.directions[0][2][4][1].item<double>() > 0);
+  CHECK(r.directions[0][0][2][2].item<double>() > 0);
+}
+
+TEST_CASE("elevation and azimuth place the camera on the documented sphere", "[camera]") {
+  sds::Camera c{30.0, 90.0, 2.0, 40.0, 4, 4};
+  at::Tensor p = c.c2w().index({at::indexing::Slice(0, 3), 3});
+  const double e = M_PI / 6;
+  CHECK(p[0].item<double>() == Approx(0.0).margin(1e-12));
+  CHECK(p[1].item<double>() == Approx(2 * std::cos(e)));
+  CHECK(p[2].item<double>() == Approx(2 * std::sin(e)));
+}
+
+TEST_CASE("the focal length matches the vertical field of view", "[camera]") {
+  sds::Camera c{0, 0, 3, 40, 64, 64};
+  CHECK(c.focal() == Approx(32.0 / std::tan(20.0 * M_PI / 180.0)));
+  // The top-row ray is fovy/2 minus half a pixel from the axis.
+  sds::Rays r = sds::CameraBatch({c}).rays(1, at::kDouble);
+  const double angle = std::acos(-r.directions[0][0][31][0].item<double>() /
+                                 r.directions[0][0][31].norm().item<double>());
+  CHECK(angle * 180 / M_PI < 20.0);
+  CHECK(angle * 180 / M_PI > 19.0);
+}
+
+TEST_CASE("supersampled rays average to the pixel ray", "[camera]") {
+  sds::CameraBatch b({sds::Camera{10, 20, 3, 40, 6, 6}});
+  at::Tensor d1 = b.rays(1, at::kDouble).directions;
+  at::Tensor d3 = b.rays(3, at::kDouble).directions;
+  REQUIRE(d3.sizes() == at::IntArrayRef({1, 18, 18, 3}));
+  at::Tensor mean = d3.view({1, 6, 3, 6, 3, 3}).mean({2, 4});
+  CHECK((mean / mean.norm(2, -1, true) - d1).abs().max().item<double>() < 1e-3);
+}
+
+TEST_CASE("the orbit sampler is seeded and stays in its ranges", "[camera]") {
+  sds::OrbitSamplerOptions o;
+  o.elevation_deg = {5, 25};
+  o.batch_size = 8;
+  sds::OrbitSampler s(o);
+  auto g1 = sds::make_generator(3), g2 = sds::make_generator(3);
+  auto a = s.sample(0, g1), b = s.sample(0, g2);
+  for (int64_t i = 0; i < 8; ++i) {
+    CHECK(a[i].azimuth_deg == b[i].azimuth_deg);
+    CHECK(a[i].elevation_deg >= 5);
+    CHECK(a[i].elevation_deg <= 25);
+    // Stratified azimuths: one per eighth of the circle.
+    CHECK(a[i].azimuth_deg >= -180 + 45 * i);
+    CHECK(a[i].azimuth_deg <= -180 + 45 * (i + 1));
+  }
+  o.elevation_deg = {30, 10};
+  REQUIRE_THROWS_AS(sds::OrbitSampler(o), sds::Error);
+}
+
+TEST_CASE("held-out views are 24 and none lies on the 10 degree component grid", "[camera]") {
+  auto views = sds::held_out_views(3, 40, 8, 8);
+  REQUIRE(views.size() == 24);
+  for (const auto& v : views) {
+    CHECK(std::fmod(v.azimuth_deg, 10.0) != Approx(0.0));
+    CHECK((v.elevation_deg == 7.5 || v.elevation_deg == 22.5));
+  }
+  CHECK(sds::grid_views({0, 15, 30}, 10, 3, 40, 8, 8).size() == 108);
+}

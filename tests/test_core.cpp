@@ -1,0 +1,124 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "sds/camera/sampler.h"
+#include "sds/core/checks.h"
+#include "sds/core/io.h"
+#include "sds/core/json.h"
+#include "sds/core/registry.h"
+#include "sds/core/rng.h"
+#include "sds/guidance/guidance.h"
+
+using Catch::Matchers::Contains;
+
+namespace {
+std::filesystem::path temp_dir(const std::string& name) {
+  auto p = std::filesystem::temp_directory_path() / ("sds_test_" + name);
+  std::filesystem::remove_all(p);
+  std::filesystem::create_directories(p);
+  return p;
+}
+}  // namespace
+
+TEST_CASE("malformed JSON names the line and column", "[core][errors]") {
+  const std::string text = "{\n  \"a\": 1,\n  \"b\": [1, 2,,]\n}";
+  REQUIRE_THROWS_WITH(sds::parse_json(text, "cfg.json"), Contains("cfg.json:3:"));
+  REQUIRE_THROWS_AS(sds::parse_json(text, "cfg.json"), sds::Error);
+}
+
+TEST_CASE("a missing file is a clear error", "[core][errors]") {
+  REQUIRE_THROWS_WITH(sds::read_json_file("/nonexistent/config.json"),
+                      Contains("/nonexistent/config.json") && Contains("cannot open"));
+}
+
+TEST_CASE("ConfigReader rejects unknown keys and lists the valid ones", "[core][errors]") {
+  sds::Json j = {{"lr", 0.1}, {"lerning_rate", 2}};
+  sds::ConfigReader c(j, "trainer");
+  CHECK(c.get("lr", 1.0) == 0.1);
+  CHECK(c.get("steps", 7) == 7);
+  REQUIRE_THROWS_WITH(c.finish(), Contains("lerning_rate") && Contains("lr, steps"));
+}
+
+TEST_CASE("ConfigReader reports a value of the wrong type", "[core][errors]") {
+  sds::Json j = {{"steps", "many"}};
+  sds::ConfigReader c(j, "trainer");
+  REQUIRE_THROWS_WITH(c.get("steps", 1), Contains("trainer.steps") && Contains("string"));
+}
+
+TEST_CASE("set_json_path parses JSON values and falls back to strings", "[core]") {
+  sds::Json j = {{"guidance", {{"type", "sds"}}}};
+  sds::set_json_path(j, "guidance.guidance_scale", "7.5");
+  sds::set_json_path(j, "prompt", "a red mug");
+  sds::set_json_path(j, "camera_sampler.elevation_deg", "[0, 45]");
+  CHECK(j["guidance"]["guidance_scale"].get<double>() == 7.5);
+  CHECK(j["guidance"]["type"] == "sds");
+  CHECK(j["prompt"] == "a red mug");
+  CHECK(j["camera_sampler"]["elevation_deg"][1].get<int>() == 45);
+  REQUIRE_THROWS_AS(sds::set_json_path(j, "prompt.x", "1"), sds::Error);
+}
+
+TEST_CASE("the registry builds by name and lists the known names", "[core][errors]") {
+  auto sampler = sds::make<sds::CameraSampler>(sds::Json{{"type", "orbit"}, {"height", 16}});
+  CHECK(sampler->height() == 16);
+  REQUIRE_THROWS_WITH(sds::make<sds::CameraSampler>(sds::Json{{"type", "orbitt"}}),
+                      Contains("orbitt") && Contains("known types are: orbit"));
+  REQUIRE_THROWS_WITH(sds::make<sds::CameraSampler>(sds::Json{{"type", "orbit"}, {"hieght", 3}}),
+                      Contains("hieght"));
+}
+
+TEST_CASE("atomic writes replace the whole file and leave no temporary", "[core]") {
+  auto dir = temp_dir("atomic");
+  auto path = dir / "sub" / "file.txt";
+  sds::write_file_atomic(path, "first");
+  sds::write_file_atomic(path, "second");
+  CHECK(sds::read_text_file(path) == "second");
+  int files = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir / "sub")) {
+    (void)e;
+    ++files;
+  }
+  CHECK(files == 1);
+}
+
+TEST_CASE("write_png writes a PNG and rejects out-of-range images", "[core][errors]") {
+  auto dir = temp_dir("png");
+  at::Tensor img = at::rand({3, 8, 5});
+  sds::write_png(dir / "a.png", img);
+  std::string bytes = sds::read_text_file(dir / "a.png");
+  REQUIRE(bytes.size() > 8);
+  CHECK(bytes.substr(1, 3) == "PNG");
+  REQUIRE_THROWS_WITH(sds::write_png(dir / "b.png", img * 3), Contains("[0, 1]"));
+  REQUIRE_THROWS_WITH(sds::write_png(dir / "c.png", at::rand({8, 8, 3})), Contains("[3, H, W]"));
+}
+
+TEST_CASE("tensor checks say what was expected and what came", "[core][errors]") {
+  at::Tensor t = at::zeros({2, 4, 8, 8});
+  REQUIRE_NOTHROW(sds::check_shape(t, "rgb", {-1, 4, -1, -1}, "[B, 4, H, W]"));
+  REQUIRE_THROWS_WITH(sds::check_shape(t, "rgb", {-1, 3, -1, -1}, "[B, 3, H, W]"),
+                      Contains("rgb") && Contains("[B, 3, H, W]") && Contains("[2, 4, 8, 8]"));
+  REQUIRE_THROWS_WITH(sds::check_dtype(t, "rgb", at::kDouble), Contains("Double") && Contains("Float"));
+  REQUIRE_THROWS_WITH(sds::check_floating(t.to(at::kInt), "rgb"), Contains("Int"));
+  REQUIRE_THROWS_WITH(sds::check_finite(at::full({2}, NAN), "render"), Contains("NaN"));
+  REQUIRE_THROWS_WITH(sds::check_device_supported(at::empty({1}, at::Device(at::kMeta)), "x"),
+                      Contains("CPU or CUDA"));
+}
+
+TEST_CASE("a CUDA tensor in a build without CUDA is an error", "[core][errors]") {
+  if (sds::built_with_cuda() || !at::hasCUDA()) {
+    WARN("needs a GPU machine and a build without CUDA; covered by the message check below");
+    REQUIRE_NOTHROW(sds::check_device_supported(at::zeros({1}), "x"));
+    return;
+  }
+  REQUIRE_THROWS_WITH(sds::check_device_supported(at::zeros({1}, at::kCUDA), "x"),
+                      Contains("-DSDS_CUDA=ON"));
+}
+
+TEST_CASE("derived seeds are deterministic and distinct", "[core]") {
+  CHECK(sds::derive_seed(1, 2, 3) == sds::derive_seed(1, 2, 3));
+  CHECK(sds::derive_seed(1, 2, 3) != sds::derive_seed(1, 2, 4));
+  CHECK(sds::derive_seed(1, 2, 3) != sds::derive_seed(2, 2, 3));
+  auto g1 = sds::make_generator(42), g2 = sds::make_generator(42);
+  CHECK(at::equal(at::randn({5}, g1), at::randn({5}, g2)));
+}
