@@ -1,6 +1,8 @@
 #include "helpers.h"
 
 #include <ATen/Context.h>
+#include <ftw.h>
+#include <stdio.h>
 
 #include "sds/core/checks.h"
 
@@ -26,6 +28,16 @@ at::Tensor finite_difference(const std::function<at::Tensor(const at::Tensor&)>&
 
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble).cpu() - b.to(at::kDouble).cpu()).abs().max().item<double>();
+}
+
+std::filesystem::path fresh_temp_dir(const std::string& name) {
+  auto path = std::filesystem::temp_directory_path() / ("sds_test_" + name);
+  ::nftw(
+      path.c_str(),
+      [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
+      FTW_DEPTH | FTW_PHYS);
+  std::filesystem::create_directories(path);
+  return path;
 }
 
 bool cuda_available() { return built_with_cuda() && at::hasCUDA(); }

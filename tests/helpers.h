@@ -3,7 +3,9 @@
 
 #include <ATen/ATen.h>
 
+#include <filesystem>
 #include <functional>
+#include <string>
 
 namespace sds::test {
 
@@ -13,6 +15,10 @@ at::Tensor finite_difference(const std::function<at::Tensor(const at::Tensor&)>&
 
 /// Largest absolute difference between two tensors of the same shape.
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b);
+
+/// An empty folder under the system temporary folder, named after `name`. (Deletes with nftw:
+/// the std::filesystem::remove_all that torch's libraries interpose crashes.)
+std::filesystem::path fresh_temp_dir(const std::string& name);
 
 /// True when a CUDA device is present and the library was built with CUDA.
 bool cuda_available();

@@ -4,7 +4,7 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/autograd.h>
 
-#include <catch2/catch.hpp>
+#include "testing.h"
 
 #include "helpers.h"
 #include "sds/core/error.h"

@@ -1,4 +1,6 @@
-#include <catch2/catch.hpp>
+#include "testing.h"
+
+#include "helpers.h"
 
 #include <filesystem>
 #include <fstream>
@@ -13,14 +15,6 @@
 
 using Catch::Matchers::Contains;
 
-namespace {
-std::filesystem::path temp_dir(const std::string& name) {
-  auto p = std::filesystem::temp_directory_path() / ("sds_test_" + name);
-  std::filesystem::remove_all(p);
-  std::filesystem::create_directories(p);
-  return p;
-}
-}  // namespace
 
 TEST_CASE("malformed JSON names the line and column", "[core][errors]") {
   const std::string text = "{\n  \"a\": 1,\n  \"b\": [1, 2,,]\n}";
@@ -69,7 +63,7 @@ TEST_CASE("the registry builds by name and lists the known names", "[core][error
 }
 
 TEST_CASE("atomic writes replace the whole file and leave no temporary", "[core]") {
-  auto dir = temp_dir("atomic");
+  auto dir = sds::test::fresh_temp_dir("atomic");
   auto path = dir / "sub" / "file.txt";
   sds::write_file_atomic(path, "first");
   sds::write_file_atomic(path, "second");
@@ -83,7 +77,7 @@ TEST_CASE("atomic writes replace the whole file and leave no temporary", "[core]
 }
 
 TEST_CASE("write_png writes a PNG and rejects out-of-range images", "[core][errors]") {
-  auto dir = temp_dir("png");
+  auto dir = sds::test::fresh_temp_dir("png");
   at::Tensor img = at::rand({3, 8, 5});
   sds::write_png(dir / "a.png", img);
   std::string bytes = sds::read_text_file(dir / "a.png");

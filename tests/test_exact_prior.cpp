@@ -1,4 +1,4 @@
-#include <catch2/catch.hpp>
+#include "testing.h"
 
 #include <torch/csrc/autograd/autograd.h>
 
@@ -61,7 +61,7 @@ TEST_CASE("eps_hat equals the closed form of the Gaussian mixture", "[exact_prio
   }
 }
 
-TEST_CASE("-eps_hat / sqrt(1 - a) is the gradient of log p_t (the score identity)",
+TEST_CASE("the score identity: -eps_hat / sqrt(1 - a) is the gradient of log p_t",
           "[exact_prior]") {
   sds::ExactPrior prior(two_concepts(), text_only());
   const auto& comps = prior.components(6, 6);

@@ -1,4 +1,4 @@
-#include <catch2/catch.hpp>
+#include "testing.h"
 
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>

@@ -1,8 +1,9 @@
 // Scenes of the exact prior and their exact ground-truth renderer.
 
+#include "testing.h"
+
 #include <ATen/ATen.h>
 
-#include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -91,8 +92,8 @@ TEST_CASE("sphere silhouette matches the analytic projected disc", "[scene]") {
   const double d = 3.0;
   for (double r : {0.3, 0.5, 0.8}) {
     const Camera cam{0.0, 0.0, d, 40.0, 64, 64};
-    GroundTruthImages gt =
-        render_ground_truth(single(Primitive::sphere({0, 0, 0}, r, {0.2, 0.4, 0.6})), CameraBatch({cam}));
+    GroundTruthImages gt = render_ground_truth(
+        single(Primitive::sphere({0, 0, 0}, r, {0.2, 0.4, 0.6})), CameraBatch({cam}));
     // The silhouette cone has half-angle asin(r / d); on the image plane a disc of radius
     // f tan(asin(r / d)) = f r / sqrt(d^2 - r^2) pixels.
     const double radius_px = cam.focal() * r / std::sqrt(d * d - r * r);
@@ -180,7 +181,8 @@ TEST_CASE("exact intersections agree with brute-force point sampling for every s
         for (double t = 1.5; t < 4.5 && !hit; t += 0.002) {
           double w[3], l[3];
           for (int k = 0; k < 3; ++k) w[k] = o[0][i][j][k] + t * dir[0][i][j][k] - p.center[k];
-          for (int k = 0; k < 3; ++k) l[k] = r[0 * 3 + k] * w[0] + r[1 * 3 + k] * w[1] + r[2 * 3 + k] * w[2];
+          for (int k = 0; k < 3; ++k)
+            l[k] = r[0 * 3 + k] * w[0] + r[1 * 3 + k] * w[1] + r[2 * 3 + k] * w[2];
           hit = inside_local(p, l[0], l[1], l[2]);
         }
         hits += hit;
@@ -204,16 +206,18 @@ TEST_CASE("every built-in concept is wholly in view from every grid camera", "[s
     CHECK(gt.rgb.min().item<double>() >= 0);
     CHECK(gt.rgb.max().item<double>() <= 1);
     at::Tensor a = gt.alpha.squeeze(1);
-    const double border = a.select(1, 0).max().item<double>() + a.select(1, 63).max().item<double>() +
-                          a.select(2, 0).max().item<double>() + a.select(2, 63).max().item<double>();
+    const double border =
+        a.select(1, 0).max().item<double>() + a.select(1, 63).max().item<double>() +
+        a.select(2, 0).max().item<double>() + a.select(2, 63).max().item<double>();
     CHECK(border == 0.0);
     // Every view shows a substantial object: at least 10% of the pixels, at most 60%.
     const at::Tensor coverage = a.mean({1, 2});
     CHECK(coverage.min().item<double>() > 0.10);
     CHECK(coverage.max().item<double>() < 0.60);
-    // It fills roughly half the image height or more from the side.
+    // It fills roughly half the image height or more in the front view.
     const double rows = (a[0].amax(1) > 0.5).sum().item<double>();
     CHECK(rows > 0.5 * 64);
+    CHECK(rows < 0.8 * 64);
   }
 }
 
@@ -224,15 +228,17 @@ TEST_CASE("built-in concepts are not front-back symmetric", "[scene]") {
   flat.ambient = 1.0;
   flat.diffuse = 0.0;
   const CameraBatch views({Camera{15, 0, 3.0, 40, 64, 64}, Camera{15, 180, 3.0, 40, 64, 64}});
+  // The fraction of pixels whose colour differs by more than 0.1 in some channel.
   auto asymmetry = [&](const Concept& c) {
     at::Tensor rgb = render_ground_truth(c, views, flat).rgb;
-    return (rgb[0] - rgb[1].flip({2})).abs().mean().item<double>();
+    at::Tensor diff = (rgb[0] - rgb[1].flip({2})).abs().amax(0);
+    return (diff > 0.1).to(at::kDouble).mean().item<double>();
   };
   // Control: a sphere is symmetric, so the comparison itself is right.
-  CHECK(asymmetry(single(Primitive::sphere({0, 0, 0}, 0.5, {0.3, 0.6, 0.2}))) < 1e-6);
+  CHECK(asymmetry(single(Primitive::sphere({0, 0, 0}, 0.5, {0.3, 0.6, 0.2}))) == 0.0);
   for (const Concept& c : Scene::builtin().concepts) {
     INFO(c.prompt);
-    CHECK(asymmetry(c) > 0.015);
+    CHECK(asymmetry(c) > 0.015);  // about 60 of the 4096 pixels or more
   }
 }
 
@@ -251,9 +257,7 @@ TEST_CASE("scene JSON round trip reproduces the renders", "[scene]") {
   }
   // The same through a file.
   const auto path = std::filesystem::temp_directory_path() / "sds_test_scene_roundtrip.json";
-  {
-    std::ofstream(path) << json.dump();
-  }
+  { std::ofstream(path) << json.dump(); }
   CHECK(Scene::load(path).to_json() == json);
   std::filesystem::remove(path);
 }
@@ -304,10 +308,10 @@ TEST_CASE("bad scene files are clear errors", "[scene]") {
                                "color": [1,0,0]})")),
              Contains("unit cube"));
   // A rotated box whose corner leaves the cube although its centre and size alone would not.
-  CHECK_THAT(error_of(from(R"({"shape": "box", "center": [0,0,0], "size": [1.9,0.2,0.2],
+  CHECK_THAT(error_of(from(R"({"shape": "box", "center": [0,0,0], "size": [1.5,1.5,0.2],
                                "rotation": [0,0,45], "color": [1,0,0]})")),
              Contains("unit cube"));
-  CHECK_NOTHROW(from(R"({"shape": "box", "center": [0,0,0], "size": [1.9,0.2,0.2],
+  CHECK_NOTHROW(from(R"({"shape": "box", "center": [0,0,0], "size": [1.5,1.5,0.2],
                          "color": [1,0,0]})")());
 
   CHECK_THAT(error_of([] { Scene::from_json(parse_json(R"({"concepts": []})", "t"), "t"); }),
@@ -317,16 +321,16 @@ TEST_CASE("bad scene files are clear errors", "[scene]") {
   const std::string sphere = R"({"shape": "sphere", "center": [0,0,0], "radius": 0.2,
                                  "color": [1,0,0]})";
   CHECK_THAT(error_of([&] {
-               Scene::from_json(parse_json(R"({"concepts": [{"prompt": "a", "primitives": [)" +
-                                               sphere + R"(]}, {"prompt": "a", "primitives": [)" +
-                                               sphere + "]}]}",
-                                           "t"),
-                                "t");
+               Scene::from_json(
+                   parse_json(R"({"concepts": [{"prompt": "a", "primitives": [)" + sphere +
+                                  R"(]}, {"prompt": "a", "primitives": [)" + sphere + "]}]}",
+                              "t"),
+                   "t");
              }),
              Contains("duplicate") && Contains("\"a\""));
   CHECK_THAT(error_of([&] {
-               Scene::from_json(parse_json(R"({"concepts": [{"prompt": "a", "primitives": []}]})", "t"),
-                                "t");
+               Scene::from_json(
+                   parse_json(R"({"concepts": [{"prompt": "a", "primitives": []}]})", "t"), "t");
              }),
              Contains("at least one primitive"));
 }
@@ -337,9 +341,7 @@ TEST_CASE("scene files that are missing or malformed are clear errors", "[scene]
   CHECK_THAT(error_of([&] { Scene::load(missing); }), Contains("sds_no_such_scene.json"));
 
   const auto broken = std::filesystem::temp_directory_path() / "sds_test_scene_broken.json";
-  {
-    std::ofstream(broken) << "{ \"concepts\": [ {\"prompt\": \"x\", }\n";
-  }
+  { std::ofstream(broken) << "{ \"concepts\": [ {\"prompt\": \"x\", }\n"; }
   REQUIRE_THROWS_AS(Scene::load(broken), Error);
   CHECK_THAT(error_of([&] { Scene::load(broken); }),
              Contains("sds_test_scene_broken.json") && Contains("malformed"));

@@ -1,4 +1,6 @@
-#include <catch2/catch.hpp>
+#include "testing.h"
+
+#include "helpers.h"
 
 #include <filesystem>
 
@@ -13,12 +15,6 @@
 using Catch::Matchers::Contains;
 
 namespace {
-
-std::filesystem::path fresh_dir(const std::string& name) {
-  auto p = std::filesystem::temp_directory_path() / ("sds_test_" + name);
-  std::filesystem::remove_all(p);
-  return p;
-}
 
 sds::Json quick_config() {
   return sds::read_json_file(std::filesystem::path(SDS_SOURCE_DIR) / "examples/configs/quick.json");
@@ -53,7 +49,7 @@ class NanAfter : public sds::Representation {
 }  // namespace
 
 TEST_CASE("quick.json reaches 24 dB held-out PSNR end to end", "[e2e]") {
-  auto dir = fresh_dir("quick");
+  auto dir = sds::test::fresh_temp_dir("quick");
   sds::GenerateResult r = sds::generate(quick_config(), dir);
   INFO("mean " << r.held_out.mean << " dB, worst " << r.held_out.min << " dB, " << r.seconds << " s");
   CHECK(r.held_out.mean >= 24.0);
@@ -74,12 +70,12 @@ TEST_CASE("resuming from a checkpoint gives the parameters of an uninterrupted r
   config["steps"] = 12;
   config["trainer"]["checkpoint_every"] = 5;
 
-  auto dir_a = fresh_dir("resume_a");
+  auto dir_a = sds::test::fresh_temp_dir("resume_a");
   sds::Experiment ea;
   sds::Trainer a = make_trainer(config, dir_a, ea);
   a.train();
 
-  auto dir_b = fresh_dir("resume_b");
+  auto dir_b = sds::test::fresh_temp_dir("resume_b");
   {
     sds::Experiment eb;
     sds::Trainer b = make_trainer(config, dir_b, eb);
@@ -103,7 +99,7 @@ TEST_CASE("resuming from a checkpoint gives the parameters of an uninterrupted r
 TEST_CASE("a NaN stops the run naming the step and the part, keeping the last checkpoint",
           "[trainer][errors]") {
   sds::Json config = quick_config();
-  auto dir = fresh_dir("nan");
+  auto dir = sds::test::fresh_temp_dir("nan");
   sds::Experiment e = sds::Experiment::from_config(config, dir);
   sds::TrainerOptions o = e.trainer;
   o.steps = 10;
@@ -124,7 +120,7 @@ TEST_CASE("bad configs are clear errors", "[trainer][errors]") {
   REQUIRE_THROWS_WITH(sds::Experiment::from_config(config), Contains("stepz"));
   config = quick_config();
   config["prompt"] = "a purple giraffe";
-  REQUIRE_THROWS_WITH(sds::generate(config, fresh_dir("bad_prompt")),
+  REQUIRE_THROWS_WITH(sds::generate(config, sds::test::fresh_temp_dir("bad_prompt")),
                       Contains("a purple giraffe") && Contains("known"));
   config = quick_config();
   config["representation"]["resolution"] = 1;
@@ -133,7 +129,7 @@ TEST_CASE("bad configs are clear errors", "[trainer][errors]") {
   config["prior"]["scene"] = "/nonexistent/scene.json";
   REQUIRE_THROWS_WITH(sds::Experiment::from_config(config), Contains("/nonexistent/scene.json"));
   config = quick_config();
-  auto dir = fresh_dir("bad_checkpoint");
+  auto dir = sds::test::fresh_temp_dir("bad_checkpoint");
   sds::write_file_atomic(dir / "checkpoint" / "latest.pt", "not a checkpoint");
   sds::Experiment e;
   sds::Trainer t = make_trainer(config, dir, e);

@@ -15,11 +15,11 @@ constexpr const char* kBuiltinScenes = R"json({ "concepts": [
   { "prompt": "a red mug",
     "background": [1, 1, 1],
     "primitives": [
-      { "shape": "cylinder", "center": [0, 0, -0.05], "radius": 0.42, "height": 0.95,
+      { "shape": "cylinder", "center": [0, 0, -0.05], "radius": 0.42, "height": 1.05,
         "color": [0.82, 0.1, 0.1] },
-      { "shape": "cylinder", "center": [0, 0, 0.43], "radius": 0.36, "height": 0.02,
+      { "shape": "cylinder", "center": [0, 0, 0.48], "radius": 0.36, "height": 0.02,
         "color": [0.3, 0.15, 0.05] },
-      { "shape": "torus", "center": [0, 0.44, -0.05], "major_radius": 0.24, "minor_radius": 0.075,
+      { "shape": "torus", "center": [0, 0.44, -0.05], "major_radius": 0.26, "minor_radius": 0.075,
         "rotation": [0, 90, 0], "color": [0.82, 0.1, 0.1] },
       { "shape": "cylinder", "center": [0.4, 0, -0.05], "radius": 0.2, "height": 0.14,
         "rotation": [0, 90, 0], "color": [1.0, 0.85, 0.05] } ] },
@@ -45,7 +45,7 @@ constexpr const char* kBuiltinScenes = R"json({ "concepts": [
         "color": [0.0, 0.9, 0.9] },
       { "shape": "sphere", "center": [0.2, -0.1, 0.33], "radius": 0.065,
         "color": [0.0, 0.9, 0.9] },
-      { "shape": "cylinder", "center": [0, 0, 0.55], "radius": 0.035, "height": 0.22,
+      { "shape": "cylinder", "center": [0, 0, 0.55], "radius": 0.045, "height": 0.22,
         "color": [0.6, 0.6, 0.65] },
       { "shape": "sphere", "center": [0, 0, 0.7], "radius": 0.075,
         "color": [0.95, 0.1, 0.1] } ] },
@@ -58,16 +58,18 @@ constexpr const char* kBuiltinScenes = R"json({ "concepts": [
       { "shape": "sphere", "center": [0, 0, 0.4], "radius": 0.18, "color": [0.62, 0.78, 1.0] },
       { "shape": "torus", "center": [0, 0, 0.25], "major_radius": 0.16, "minor_radius": 0.055,
         "color": [0.85, 0.1, 0.1] },
-      { "shape": "cone", "center": [0.28, 0, 0.4], "radius": 0.055, "height": 0.28,
+      { "shape": "cone", "center": [0.29, 0, 0.4], "radius": 0.07, "height": 0.3,
         "rotation": [0, 90, 0], "color": [1.0, 0.5, 0.0] },
-      { "shape": "sphere", "center": [0.155, 0.07, 0.47], "radius": 0.035,
+      { "shape": "sphere", "center": [0.15, 0.075, 0.47], "radius": 0.04,
         "color": [0.05, 0.05, 0.05] },
-      { "shape": "sphere", "center": [0.155, -0.07, 0.47], "radius": 0.035,
+      { "shape": "sphere", "center": [0.15, -0.075, 0.47], "radius": 0.04,
         "color": [0.05, 0.05, 0.05] },
-      { "shape": "sphere", "center": [0.25, 0, 0.08], "radius": 0.04, "color": [0.05, 0.05, 0.05] },
-      { "shape": "sphere", "center": [0.247, 0, -0.05], "radius": 0.04,
+      { "shape": "sphere", "center": [0.24, 0, 0.1], "radius": 0.05, "color": [0.05, 0.05, 0.05] },
+      { "shape": "sphere", "center": [0.245, 0, -0.04], "radius": 0.05,
         "color": [0.05, 0.05, 0.05] },
-      { "shape": "sphere", "center": [0.295, 0, -0.3], "radius": 0.04,
+      { "shape": "sphere", "center": [0.29, 0, -0.3], "radius": 0.05,
+        "color": [0.05, 0.05, 0.05] },
+      { "shape": "sphere", "center": [0.33, 0, -0.44], "radius": 0.05,
         "color": [0.05, 0.05, 0.05] },
       { "shape": "cylinder", "center": [0, 0, 0.56], "radius": 0.19, "height": 0.04,
         "color": [0.08, 0.08, 0.1] },
@@ -93,6 +95,8 @@ constexpr const char* kBuiltinScenes = R"json({ "concepts": [
 
 }  // namespace
 
-Scene Scene::builtin() { return from_json(parse_json(kBuiltinScenes, "<built-in scenes>"), "built-in scenes"); }
+Scene Scene::builtin() {
+  return from_json(parse_json(kBuiltinScenes, "<built-in scenes>"), "built-in scenes");
+}
 
 }  // namespace sds

@@ -192,8 +192,7 @@ bool intersect_cylinder(const Prepared& p, V3 o, V3 d, double t_max, double& t, 
   bool found = false;
   double best = t_max;
   double t0, t1;
-  if (quadratic(d.x * d.x + d.y * d.y, o.x * d.x + o.y * d.y, o.x * o.x + o.y * o.y - r2, t0,
-                t1)) {
+  if (quadratic(d.x * d.x + d.y * d.y, o.x * d.x + o.y * d.y, o.x * o.x + o.y * o.y - r2, t0, t1)) {
     for (double s : {t0, t1}) {
       const double z = o.z + s * d.z;
       if (s > kMinT && s < best && std::abs(z) <= h2) {
@@ -367,59 +366,73 @@ GroundTruthImages render_ground_truth(const Concept& concept_, const CameraBatch
   float* rgb_ptr = rgb.data_ptr<float>();
   float* alpha_ptr = alpha.data_ptr<float>();
   const double inv_samples = 1.0 / static_cast<double>(s * s);
+  const int64_t sh = s * H, sw = s * W, plane = H * W;
 
-  // Cameras go through in chunks so the supersampled rays (s^2 H W x 6 doubles per camera) stay
-  // small in memory.
-  const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 20) / (s * s * H * W));
-  for (int64_t first = 0; first < B; first += chunk) {
-    const int64_t count = std::min(chunk, B - first);
-    std::vector<Camera> part(cameras.cameras().begin() + first,
-                             cameras.cameras().begin() + first + count);
-    const Rays rays = CameraBatch(std::move(part)).rays(s, at::kDouble);
-    const double* org = rays.origins.data_ptr<double>();
-    const double* dir = rays.directions.data_ptr<double>();
-    const int64_t sh = s * H, sw = s * W;
-    at::parallel_for(0, count * H * W, 256, [&](int64_t begin, int64_t end) {
-      for (int64_t idx = begin; idx < end; ++idx) {
-        const int64_t b = idx / (H * W), i = (idx / W) % H, j = idx % W;
-        V3 sum{0, 0, 0};
-        int64_t hits = 0;
-        for (int64_t si = 0; si < s; ++si) {
-          for (int64_t sj = 0; sj < s; ++sj) {
-            const int64_t ray = (b * sh + i * s + si) * sw + j * s + sj;
-            const V3 o{org[3 * ray], org[3 * ray + 1], org[3 * ray + 2]};
-            const V3 d{dir[3 * ray], dir[3 * ray + 1], dir[3 * ray + 2]};
-            double best = kInf;
-            V3 best_n{0, 0, 0};
-            const Prepared* best_p = nullptr;
-            if (reaches_sphere(o, d, all_center, all_r2, kInf)) {
-              for (const Prepared& p : prims) {
-                if (!reaches_sphere(o, d, p.center, p.bound_r2, best)) continue;
-                double t;
-                V3 n;
-                if (intersect(p, to_local(p, o - p.center), to_local(p, d), best, t, n)) {
-                  best = t;
-                  best_n = n;
-                  best_p = &p;
-                }
+  // Shades pixels [begin, end) (row-major) of camera `b`, whose rays `[sH, sW, 3]` start at `org`
+  // and `dir`.
+  auto trace = [&](const double* org, const double* dir, int64_t b, int64_t begin, int64_t end) {
+    for (int64_t pixel = begin; pixel < end; ++pixel) {
+      const int64_t i = pixel / W, j = pixel % W;
+      V3 sum{0, 0, 0};
+      int64_t hits = 0;
+      for (int64_t si = 0; si < s; ++si) {
+        for (int64_t sj = 0; sj < s; ++sj) {
+          const int64_t ray = (i * s + si) * sw + j * s + sj;
+          const V3 o{org[3 * ray], org[3 * ray + 1], org[3 * ray + 2]};
+          const V3 d{dir[3 * ray], dir[3 * ray + 1], dir[3 * ray + 2]};
+          double best = kInf;
+          V3 best_n{0, 0, 0};
+          const Prepared* best_p = nullptr;
+          if (reaches_sphere(o, d, all_center, all_r2, kInf)) {
+            for (const Prepared& p : prims) {
+              if (!reaches_sphere(o, d, p.center, p.bound_r2, best)) continue;
+              double t;
+              V3 n;
+              if (intersect(p, to_local(p, o - p.center), to_local(p, d), best, t, n)) {
+                best = t;
+                best_n = n;
+                best_p = &p;
               }
             }
-            if (best_p == nullptr) {
-              sum = sum + bg;
-              continue;
-            }
-            ++hits;
-            const V3 n = normalized(to_world(*best_p, best_n));
-            const double shade = options.ambient + options.diffuse * std::max(0.0, dot(n, light));
-            sum = sum + shade * best_p->albedo;
           }
+          if (best_p == nullptr) {
+            sum = sum + bg;
+            continue;
+          }
+          ++hits;
+          const V3 n = normalized(to_world(*best_p, best_n));
+          const double shade = options.ambient + options.diffuse * std::max(0.0, dot(n, light));
+          sum = sum + shade * best_p->albedo;
         }
-        const int64_t out_b = first + b;
-        const int64_t plane = H * W, pixel = i * W + j;
-        rgb_ptr[(out_b * 3 + 0) * plane + pixel] = static_cast<float>(sum.x * inv_samples);
-        rgb_ptr[(out_b * 3 + 1) * plane + pixel] = static_cast<float>(sum.y * inv_samples);
-        rgb_ptr[(out_b * 3 + 2) * plane + pixel] = static_cast<float>(sum.z * inv_samples);
-        alpha_ptr[out_b * plane + pixel] = static_cast<float>(hits * inv_samples);
+      }
+      rgb_ptr[(b * 3 + 0) * plane + pixel] = static_cast<float>(sum.x * inv_samples);
+      rgb_ptr[(b * 3 + 1) * plane + pixel] = static_cast<float>(sum.y * inv_samples);
+      rgb_ptr[(b * 3 + 2) * plane + pixel] = static_cast<float>(sum.z * inv_samples);
+      alpha_ptr[b * plane + pixel] = static_cast<float>(hits * inv_samples);
+    }
+  };
+
+  if (B >= 2 * at::get_num_threads()) {
+    // Many views: one task per camera, each computing its own rays. Inside a parallel region
+    // ATen runs the ray ops inline, so the whole render is a single parallel region (the many
+    // small parallel ops of a batched ray computation stall when the cores are shared), and the
+    // supersampled rays of only a few cameras are in memory at once.
+    at::parallel_for(0, B, 1, [&](int64_t first, int64_t last) {
+      for (int64_t b = first; b < last; ++b) {
+        const Rays rays = CameraBatch({cameras[b]}).rays(s, at::kDouble);
+        trace(rays.origins.data_ptr<double>(), rays.directions.data_ptr<double>(), b, 0, plane);
+      }
+    });
+  } else {
+    // Few views: all rays at once, pixels in parallel.
+    const Rays rays = cameras.rays(s, at::kDouble);
+    const double* org = rays.origins.data_ptr<double>();
+    const double* dir = rays.directions.data_ptr<double>();
+    at::parallel_for(0, B * plane, 256, [&](int64_t begin, int64_t end) {
+      for (int64_t idx = begin; idx < end;) {
+        const int64_t b = idx / plane, stop = std::min(end, (b + 1) * plane);
+        trace(org + b * sh * sw * 3, dir + b * sh * sw * 3, b, idx - b * plane, stop - b * plane);
+        idx = stop;
       }
     });
   }

@@ -34,12 +34,12 @@ std::array<double, 3> read_vec3(ConfigReader& reader, const std::string& key,
     SDS_CHECK(fallback != nullptr, "{}: missing required key \"{}\"", reader.where(), key);
     return *fallback;
   }
-  SDS_CHECK(value.is_array() && value.size() == 3,
-            "{}.{}: expected an array of 3 numbers, got {}", reader.where(), key, value.dump());
+  SDS_CHECK(value.is_array() && value.size() == 3, "{}.{}: expected an array of 3 numbers, got {}",
+            reader.where(), key, value.dump());
   std::array<double, 3> out{};
   for (size_t i = 0; i < 3; ++i) {
-    SDS_CHECK(value[i].is_number(), "{}.{}: expected an array of 3 numbers, got {}",
-              reader.where(), key, value.dump());
+    SDS_CHECK(value[i].is_number(), "{}.{}: expected an array of 3 numbers, got {}", reader.where(),
+              key, value.dump());
     out[i] = value[i].get<double>();
   }
   return out;
@@ -108,7 +108,8 @@ Concept parse_concept(const Json& json, const std::string& where) {
   SDS_CHECK(primitives.is_array(), "{}.primitives: expected an array, got {}", where,
             primitives.type_name());
   for (size_t j = 0; j < primitives.size(); ++j) {
-    c.primitives.push_back(parse_primitive(primitives[j], fmt::format("{}.primitives[{}]", where, j)));
+    c.primitives.push_back(
+        parse_primitive(primitives[j], fmt::format("{}.primitives[{}]", where, j)));
   }
   reader.finish();
   return c;
@@ -385,8 +386,8 @@ void Scene::validate(const std::string& source) const {
   for (size_t i = 0; i < concepts.size(); ++i) {
     const Concept& c = concepts[i];
     validate_concept(c, fmt::format("{}: concepts[{}] (\"{}\")", source, i, c.prompt));
-    SDS_CHECK(seen.insert(c.prompt).second, "{}: concepts[{}]: duplicate prompt \"{}\"", source,
-              i, c.prompt);
+    SDS_CHECK(seen.insert(c.prompt).second, "{}: concepts[{}]: duplicate prompt \"{}\"", source, i,
+              c.prompt);
   }
 }
 
@@ -418,7 +419,8 @@ Json Scene::to_json() const {
           j["minor_radius"] = p.minor_radius;
           break;
       }
-      if (p.rotation_deg != std::array<double, 3>{0, 0, 0}) j["rotation"] = vec_json(p.rotation_deg);
+      if (p.rotation_deg != std::array<double, 3>{0, 0, 0})
+        j["rotation"] = vec_json(p.rotation_deg);
       j["color"] = vec_json(p.color);
       prims.push_back(std::move(j));
     }

@@ -1,5 +1,7 @@
 #include "sds/repr/voxel_grid.h"
 
+#include <ATen/Parallel.h>
+
 #include "sds/core/checks.h"
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
@@ -58,9 +60,15 @@ std::pair<at::Tensor, at::Tensor> VoxelGrid::query(const at::Tensor& points) con
   const int64_t n = points.size(0);
   at::Tensor grid = at::cat({density_, color_}, 1);
   // align_corners: voxel centres at -1 and 1 exactly, matching the initialisation coordinates.
-  at::Tensor samples = at::grid_sampler(grid, points.view({1, 1, 1, n, 3}).to(grid.scalar_type()),
+  // ATen's CPU grid sampler parallelises over the batch only; split the points into one batch
+  // per thread over an expanded (not copied) grid.
+  const int64_t parts = n >= 2 * 4096 ? at::get_num_threads() : 1;
+  const int64_t per = (n + parts - 1) / parts;
+  at::Tensor pts = at::constant_pad_nd(points.to(grid.scalar_type()), {0, 0, 0, per * parts - n});
+  at::Tensor samples = at::grid_sampler(grid.expand({parts, 4, -1, -1, -1}),
+                                        pts.view({parts, 1, 1, per, 3}),
                                         /*interpolation=*/0, /*padding=*/0, /*align_corners=*/true);
-  samples = samples.view({4, n});
+  samples = samples.view({parts, 4, per}).permute({1, 0, 2}).reshape({4, parts * per}).slice(1, 0, n);
   at::Tensor sigma = options_.density_scale * at::softplus(samples[0]);
   at::Tensor rgb = at::sigmoid(samples.slice(0, 1, 4)).t();
   return {sigma, rgb};

@@ -15,7 +15,7 @@ namespace sds {
 /// Shading and anti-aliasing of the ground truth. Lambertian with a fixed world-space light, so
 /// radiance is view-independent: colour = albedo * (ambient + diffuse * max(0, n . l)).
 struct GroundTruthOptions {
-  int64_t supersample = 3;                  ///< s x s sub-pixel rays per pixel, averaged
+  int64_t supersample = 3;                     ///< s x s sub-pixel rays per pixel, averaged
   std::array<double, 3> light_dir{1, 0.5, 1};  ///< towards the light; normalised inside
   double ambient = 0.35;
   double diffuse = 0.65;

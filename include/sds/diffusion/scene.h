@@ -35,13 +35,12 @@ struct Primitive {
                             ///< +height/2)
   double major_radius = 0;  ///< torus: ring radius, ring in the local XY plane
   double minor_radius = 0;  ///< torus: tube radius (< major_radius)
-  std::array<double, 3> radii{0, 0, 0};  ///< ellipsoid semi-axes along local X, Y, Z
-  std::array<double, 3> size{0, 0, 0};   ///< box: full edge lengths along local X, Y, Z
+  std::array<double, 3> radii{0, 0, 0};         ///< ellipsoid semi-axes along local X, Y, Z
+  std::array<double, 3> size{0, 0, 0};          ///< box: full edge lengths along local X, Y, Z
   std::array<double, 3> rotation_deg{0, 0, 0};  ///< XYZ Euler angles, see rotation_matrix
   std::array<double, 3> color{0.5, 0.5, 0.5};   ///< linear RGB albedo in [0, 1]
 
-  static Primitive sphere(std::array<double, 3> center, double radius,
-                          std::array<double, 3> color);
+  static Primitive sphere(std::array<double, 3> center, double radius, std::array<double, 3> color);
   static Primitive ellipsoid(std::array<double, 3> center, std::array<double, 3> radii,
                              std::array<double, 3> color);
   static Primitive box(std::array<double, 3> center, std::array<double, 3> size,

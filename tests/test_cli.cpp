@@ -1,0 +1,78 @@
+// The `sds` executable on bad input: a message and exit code 1, never a crash.
+
+#include "testing.h"
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "helpers.h"
+#include "sds/core/io.h"
+
+using Catch::Matchers::Contains;
+
+namespace {
+
+struct Result {
+  int exit_code = -1;
+  std::string output;
+};
+
+Result run_cli(const std::string& args) {
+  const char* cli = std::getenv("SDS_CLI");
+  REQUIRE(cli != nullptr);
+  const std::string command = std::string(cli) + " " + args + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  Result r;
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) r.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  REQUIRE(WIFEXITED(status));  // a signal (a crash) fails here
+  r.exit_code = WEXITSTATUS(status);
+  return r;
+}
+
+std::string quick() { return std::string(SDS_SOURCE_DIR) + "/examples/configs/quick.json"; }
+
+}  // namespace
+
+TEST_CASE("sds generate reports bad input with a message and exit code 1", "[cli][errors]") {
+  auto dir = sds::test::fresh_temp_dir("cli");
+  const std::string out = " --out " + (dir / "run").string();
+
+  sds::write_file_atomic(dir / "broken.json", "{\n  \"prompt\": \"a red mug\",\n  \"steps\": ,\n}");
+  Result r = run_cli("generate --config " + (dir / "broken.json").string() + out);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("broken.json:3:") && Contains("malformed JSON"));
+
+  r = run_cli("generate --config " + (dir / "missing.json").string() + out);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("missing.json") && Contains("cannot open"));
+
+  r = run_cli("generate --config " + quick() + " --set guidance.guidence_scale=3" + out);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("guidence_scale") && Contains("guidance_scale"));
+
+  r = run_cli("generate --config " + quick() + " --prompt 'a blue whale'" + out);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("a blue whale") && Contains("a red mug"));
+
+  sds::write_file_atomic(dir / "scene.json", R"({"concepts": [{"prompt": "p", "primitives": [
+      {"shape": "pyramid", "center": [0, 0, 0], "color": [1, 0, 0]}]}]})");
+  r = run_cli("generate --config " + quick() + " --prompt p --scene " +
+              (dir / "scene.json").string() + out);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("pyramid") && Contains("sphere"));
+
+  r = run_cli("generate --config " + quick() + " --set representation.resolution=0" + out);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("resolution"));
+}
+
+TEST_CASE("sds scenes lists the built-in concepts", "[cli]") {
+  Result r = run_cli("scenes");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("a red mug") && Contains("a small robot"));
+}
