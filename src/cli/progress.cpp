@@ -11,8 +11,9 @@ ProgressBar::ProgressBar(int64_t total)
     : total_(total), tty_(::isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()) {}
 
 void ProgressBar::update(int64_t step, double loss, const std::map<std::string, double>& metrics) {
+  // The rate counts from the first update, so a resumed run does not report its skipped steps.
   if (first_step_ < 0) {
-    first_step_ = step - 1;
+    first_step_ = step;
     start_ = std::chrono::steady_clock::now();
   }
   if (auto it = metrics.find("psnr"); it != metrics.end()) last_psnr_ = it->second;
@@ -25,9 +26,11 @@ void ProgressBar::update(int64_t step, double loss, const std::map<std::string, 
   std::string bar(static_cast<size_t>(filled), '#');
   bar.resize(kWidth, '.');
   std::string psnr = last_psnr_ >= 0 ? fmt::format(" psnr {:.1f} dB", last_psnr_) : "";
-  std::string line =
-      fmt::format("[{}] {}/{} loss {:.3g}{} {:.2f} it/s ETA {}:{:02d}", bar, step, total_, loss,
-                  psnr, rate, static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
+  const std::string speed =
+      rate > 0 ? fmt::format("{:.2f} it/s ETA {}:{:02d}", rate, static_cast<int>(eta) / 60,
+                             static_cast<int>(eta) % 60)
+               : std::string("-- it/s ETA --:--");
+  std::string line = fmt::format("[{}] {}/{} loss {:.3g}{} {}", bar, step, total_, loss, psnr, speed);
   if (tty_) {
     fmt::print(stderr, "\r{}\x1b[K", line);
   } else {
