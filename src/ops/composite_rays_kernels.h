@@ -2,25 +2,15 @@
 // composite_rays kernels: the per-ray arithmetic that the CPU and CUDA kernels share, and their
 // entry points. The part above the tensor-level declarations is plain C++ so nvcc can read it.
 
-#include <cmath>
 #include <cstdint>
 
-#ifndef SDS_HOST_DEVICE
-#ifdef __CUDACC__
-#define SDS_HOST_DEVICE __host__ __device__
-#else
-#define SDS_HOST_DEVICE
-#endif
-#endif
+#include "ops/device_math.h"
 
 #ifdef SDS_WITH_CUDA
 #include <cuda_runtime_api.h>
 #endif
 
 namespace sds::ops::detail {
-
-SDS_HOST_DEVICE inline float exp_neg(float x) { return ::expf(-x); }
-SDS_HOST_DEVICE inline double exp_neg(double x) { return ::exp(-x); }
 
 /// Forward of one ray of S samples (row pointers, contiguous): writes w [S], rgb [3], alpha,
 /// depth and the transmittance left after the last sample (what the backward starts from).
