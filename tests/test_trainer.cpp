@@ -135,3 +135,11 @@ TEST_CASE("bad configs are clear errors", "[trainer][errors]") {
   sds::Trainer t = make_trainer(config, dir, e);
   REQUIRE_THROWS_WITH(t.load_checkpoint(t.checkpoint_path()), Contains("latest.pt"));
 }
+
+TEST_CASE("every shipped config builds", "[trainer]") {
+  for (const char* name : {"default.json", "quick.json"}) {
+    INFO(name);
+    auto path = std::filesystem::path(SDS_SOURCE_DIR) / "examples/configs" / name;
+    REQUIRE_NOTHROW(sds::Experiment::from_config(sds::read_json_file(path)));
+  }
+}

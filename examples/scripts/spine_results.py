@@ -16,6 +16,8 @@ ABLATION_CONCEPTS = ["a red mug", "a small robot"]
 ABLATIONS = [
     ("camera prior, kappa 1000, annealed t (default)", []),
     ("text-only prior", ["prior.conditioning=text"]),
+    ("text-only prior + view-dependent prompts",
+     ["prior.conditioning=text", "guidance.view_dependent_prompting=true"]),
     ("camera prior, kappa 40", ["prior.kappa=40"]),
     ("camera prior, uniform t in [20, 980]", ['guidance.timesteps={"type": "uniform"}']),
 ]
@@ -39,6 +41,7 @@ def main():
     parser.add_argument("--config", default="examples/configs/default.json")
     parser.add_argument("--out", default="runs/results")
     parser.add_argument("--only", choices=["default", "ablations"], default=None)
+    parser.add_argument("--ablation", default=None, help="run only the ablation of this name")
     args = parser.parse_args()
     out = Path(args.out)
 
@@ -55,6 +58,8 @@ def main():
         print("| setting | " + " | ".join(f"{p}: mean / worst" for p in ABLATION_CONCEPTS) + " |")
         print("| --- |" + " --- |" * len(ABLATION_CONCEPTS))
         for name, sets in ABLATIONS:
+            if args.ablation and name != args.ablation:
+                continue
             cells = []
             for prompt in ABLATION_CONCEPTS:
                 m = generate(args.cli, args.config, out / slug(name) / slug(prompt), prompt, sets)
