@@ -14,6 +14,7 @@
 
 #include "sds/core/checks.h"
 #include "sds/ops/composite_rays.h"
+#include "reference/composite_rays_reference.h"
 
 #ifdef SDS_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -23,15 +24,7 @@ namespace {
 
 using sds::ops::CompositeRaysOutput;
 
-CompositeRaysOutput aten_composite(const at::Tensor& sigmas, const at::Tensor& rgbs,
-                                   const at::Tensor& deltas, const at::Tensor& ts) {
-  const at::Tensor tau = sigmas * deltas;
-  const at::Tensor alpha_i = 1 - at::exp(-tau);
-  const at::Tensor before =
-      at::constant_pad_nd(at::cumsum(tau.narrow(1, 0, tau.size(1) - 1), 1), {1, 0}, 0.0);
-  const at::Tensor w = at::exp(-before) * alpha_i;
-  return {(w.unsqueeze(-1) * rgbs).sum(1), w.sum(1), (w * ts).sum(1), w};
-}
+const auto aten_composite = sds::test::composite_rays_reference;
 
 struct Problem {
   at::Tensor sigmas, rgbs, deltas, ts, v_rgb, v_alpha, v_depth, v_weights;

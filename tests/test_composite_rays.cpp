@@ -7,6 +7,7 @@
 #include "testing.h"
 
 #include "helpers.h"
+#include "reference/composite_rays_reference.h"
 #include "sds/core/error.h"
 #include "sds/ops/composite_rays.h"
 
@@ -17,16 +18,7 @@ using sds::ops::CompositeRaysOutput;
 using sds::test::max_abs_diff;
 
 // Ground truth: the formula written with ATen ops, differentiated by autograd.
-CompositeRaysOutput reference(const at::Tensor& sigmas, const at::Tensor& rgbs,
-                              const at::Tensor& deltas, const at::Tensor& ts) {
-  const at::Tensor tau = sigmas * deltas;
-  const at::Tensor alpha_i = 1 - at::exp(-tau);
-  // Exclusive prefix sum: sum_{j<i} tau_j.
-  const at::Tensor before =
-      at::constant_pad_nd(at::cumsum(tau.narrow(1, 0, tau.size(1) - 1), 1), {1, 0}, 0.0);
-  const at::Tensor w = at::exp(-before) * alpha_i;
-  return {(w.unsqueeze(-1) * rgbs).sum(1), w.sum(1), (w * ts).sum(1), w};
-}
+const auto reference = sds::test::composite_rays_reference;
 
 struct Inputs {
   at::Tensor sigmas, rgbs, deltas, ts;

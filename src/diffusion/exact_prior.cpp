@@ -182,16 +182,25 @@ void ExactPrior::check_inputs(const at::Tensor& x_t, const at::Tensor& t,
   }
 }
 
+ExactPrior::Element ExactPrior::element(const ExactPriorComponents& comps, const at::Tensor& x_t,
+                                       const at::Tensor& t, const Conditioning& cond,
+                                       int64_t b) const {
+  Element e;
+  e.x = x_t[b].to(at::kCPU, at::kDouble).reshape({-1});  // differentiable for log_density
+  e.alpha_bar = schedule_.alpha_bar(t[b].item<int64_t>());
+  Selection sel = select(comps, cond, b);
+  e.index = sel.index;
+  e.logits = logits(comps, sel, e.x, e.alpha_bar);
+  return e;
+}
+
 std::pair<at::Tensor, at::Tensor> ExactPrior::responsibilities(const at::Tensor& x_t,
                                                                const at::Tensor& t,
                                                                const Conditioning& cond,
                                                                int64_t b) {
   check_inputs(x_t, t, cond);
-  const auto& comps = components(x_t.size(2), x_t.size(3));
-  Selection sel = select(comps, cond, b);
-  at::Tensor x = x_t[b].detach().to(at::kCPU, at::kDouble).reshape({-1});
-  const double a = schedule_.alpha_bar(t[b].item<int64_t>());
-  return {at::softmax(logits(comps, sel, x, a), 0), sel.index};
+  Element e = element(components(x_t.size(2), x_t.size(3)), x_t.detach(), t, cond, b);
+  return {at::softmax(e.logits, 0), e.index};
 }
 
 at::Tensor ExactPrior::posterior_mean(const at::Tensor& x_t, const at::Tensor& t,
@@ -201,14 +210,11 @@ at::Tensor ExactPrior::posterior_mean(const at::Tensor& x_t, const at::Tensor& t
   const double s2 = options_.sigma * options_.sigma;
   std::vector<at::Tensor> out;
   for (int64_t b = 0; b < x_t.size(0); ++b) {
-    at::Tensor x = x_t[b].detach().to(at::kCPU, at::kDouble).reshape({-1});
-    const double a = schedule_.alpha_bar(t[b].item<int64_t>());
-    const double v = a * s2 + (1 - a);
-    Selection sel = select(comps, cond, b);
-    at::Tensor r = at::softmax(logits(comps, sel, x, a), 0);
-    at::Tensor m = r.matmul(comps.mu.index_select(0, sel.index));
+    Element e = element(comps, x_t.detach(), t, cond, b);
+    const double a = e.alpha_bar, v = a * s2 + (1 - a);
+    at::Tensor m = at::softmax(e.logits, 0).matmul(comps.mu.index_select(0, e.index));
     // Each component's posterior mean is mu_k + (s^2 sqrt(a) / v)(x - sqrt(a) mu_k).
-    out.push_back(m + (s2 * std::sqrt(a) / v) * (x - std::sqrt(a) * m));
+    out.push_back(m + (s2 * std::sqrt(a) / v) * (e.x - std::sqrt(a) * m));
   }
   return at::stack(out).view(x_t.sizes()).to(x_t.device(), x_t.scalar_type());
 }
@@ -227,13 +233,10 @@ at::Tensor ExactPrior::log_density(const at::Tensor& x_t, const at::Tensor& t,
   const double s2 = options_.sigma * options_.sigma;
   std::vector<at::Tensor> out;
   for (int64_t b = 0; b < x_t.size(0); ++b) {
-    at::Tensor x = x_t[b].to(at::kDouble).reshape({-1});
-    const double a = schedule_.alpha_bar(t[b].item<int64_t>());
-    const double v = a * s2 + (1 - a);
-    const double d = static_cast<double>(x.numel());
-    Selection sel = select(comps, cond, b);
-    out.push_back(at::logsumexp(logits(comps, sel, x, a), 0) -
-                  0.5 * d * std::log(2 * std::numbers::pi * v));
+    Element e = element(comps, x_t, t, cond, b);
+    const double v = e.alpha_bar * s2 + (1 - e.alpha_bar);
+    const double d = static_cast<double>(e.x.numel());
+    out.push_back(at::logsumexp(e.logits, 0) - 0.5 * d * std::log(2 * std::numbers::pi * v));
   }
   return at::stack(out);
 }

@@ -92,6 +92,15 @@ class ExactPrior : public Prior {
   /// Logits `[K_b]` (log pi_k plus the Gaussian log-likelihood up to a constant) of element b.
   at::Tensor logits(const ExactPriorComponents& comps, const Selection& sel,
                     const at::Tensor& x_flat, double alpha_bar) const;
+  /// One batch element's flattened image (float64, CPU), alpha_bar, selected components and logits.
+  struct Element {
+    at::Tensor x;
+    double alpha_bar = 0.0;
+    at::Tensor index;
+    at::Tensor logits;
+  };
+  Element element(const ExactPriorComponents& comps, const at::Tensor& x_t, const at::Tensor& t,
+                  const Conditioning& conditioning, int64_t b) const;
   void check_inputs(const at::Tensor& x_t, const at::Tensor& t,
                     const Conditioning& conditioning) const;
 
