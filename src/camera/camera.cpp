@@ -11,6 +11,19 @@ namespace {
 double radians(double degrees) { return degrees * std::numbers::pi / 180.0; }
 }  // namespace
 
+std::string view_sector(double azimuth_deg, double elevation_deg,
+                        const ViewSectorThresholds& t) {
+  double a = std::fmod(azimuth_deg, 360.0);
+  if (a > 180.0) a -= 360.0;
+  if (a <= -180.0) a += 360.0;
+  a = std::abs(a);
+  std::string sector = "side";
+  if (a < t.front_deg) sector = "front";
+  if (a > 180.0 - t.back_deg) sector = "back";
+  if (elevation_deg > t.overhead_deg) sector = "overhead";
+  return sector;
+}
+
 at::Tensor Camera::direction() const {
   const double e = radians(elevation_deg), a = radians(azimuth_deg);
   return at::tensor({std::cos(e) * std::cos(a), std::cos(e) * std::sin(a), std::sin(e)},

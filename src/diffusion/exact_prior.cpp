@@ -14,24 +14,7 @@ namespace {
 
 const char* const kSectors[] = {"front", "side", "back", "overhead"};
 
-double wrap_azimuth(double azimuth_deg) {
-  double a = std::fmod(azimuth_deg, 360.0);
-  if (a > 180.0) a -= 360.0;
-  if (a <= -180.0) a += 360.0;
-  return a;
-}
-
 }  // namespace
-
-std::string view_sector(double azimuth_deg, double elevation_deg, const ExactPriorOptions& o) {
-  // threestudio evaluates side, front, back, overhead in order and the last match wins.
-  const double a = std::abs(wrap_azimuth(azimuth_deg));
-  std::string sector = "side";
-  if (a < o.front_threshold_deg) sector = "front";
-  if (a > 180.0 - o.back_threshold_deg) sector = "back";
-  if (elevation_deg > o.overhead_threshold_deg) sector = "overhead";
-  return sector;
-}
 
 ExactPrior::ExactPrior(Scene scene, ExactPriorOptions options)
     : scene_(std::move(scene)), options_(std::move(options)),
@@ -60,9 +43,9 @@ std::unique_ptr<Prior> ExactPrior::from_config(ConfigReader& c, const BuildConte
   o.grid_azimuth_step_deg = c.get("grid_azimuth_step_deg", o.grid_azimuth_step_deg);
   o.radius = c.get("radius", o.radius);
   o.fovy_deg = c.get("fovy_deg", o.fovy_deg);
-  o.front_threshold_deg = c.get("front_threshold_deg", o.front_threshold_deg);
-  o.back_threshold_deg = c.get("back_threshold_deg", o.back_threshold_deg);
-  o.overhead_threshold_deg = c.get("overhead_threshold_deg", o.overhead_threshold_deg);
+  o.view_sectors.front_deg = c.get("front_threshold_deg", o.view_sectors.front_deg);
+  o.view_sectors.back_deg = c.get("back_threshold_deg", o.view_sectors.back_deg);
+  o.view_sectors.overhead_deg = c.get("overhead_threshold_deg", o.view_sectors.overhead_deg);
   o.ground_truth.supersample = c.get("supersample", o.ground_truth.supersample);
   const std::string scene_file = c.get<std::string>("scene", "");
   Scene scene = scene_file.empty() ? Scene::builtin() : Scene::load(scene_file);
@@ -123,7 +106,8 @@ ExactPrior::Selection ExactPrior::select(const ExactPriorComponents& comps,
   for (size_t k = 0; k < comps.cameras.size(); ++k) {
     if (concept_index >= 0 && comps.concept_index[k] != concept_index) continue;
     if (!sector.empty() &&
-        view_sector(comps.cameras[k].azimuth_deg, comps.cameras[k].elevation_deg, options_) !=
+        view_sector(comps.cameras[k].azimuth_deg, comps.cameras[k].elevation_deg,
+                    options_.view_sectors) !=
             sector) {
       continue;
     }

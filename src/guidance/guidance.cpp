@@ -1,7 +1,5 @@
 #include "sds/guidance/guidance.h"
 
-#include <cmath>
-
 #include "sds/core/registry.h"
 #include "sds/guidance/sds.h"
 
@@ -13,16 +11,7 @@ at::Tensor target_loss(const at::Tensor& z, const at::Tensor& g) {
 }
 
 std::string view_dependent_prompt(const std::string& prompt, const Camera& camera) {
-  double a = std::fmod(camera.azimuth_deg, 360.0);
-  if (a > 180.0) a -= 360.0;
-  if (a <= -180.0) a += 360.0;
-  a = std::abs(a);
-  // threestudio: side always matches, then front, back, overhead override in that order.
-  const char* sector = "side";
-  if (a < 45.0) sector = "front";
-  if (a > 135.0) sector = "back";
-  if (camera.elevation_deg > 60.0) sector = "overhead";
-  return prompt + ", " + sector + " view";
+  return prompt + ", " + view_sector(camera.azimuth_deg, camera.elevation_deg) + " view";
 }
 
 template <>

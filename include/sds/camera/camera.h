@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 
+#include <string>
 #include <vector>
 
 namespace sds {
@@ -27,6 +28,20 @@ struct Camera {
   /// Unit vector from the origin towards the camera, `[3]` float64.
   at::Tensor direction() const;
 };
+
+/// Thresholds of the view sectors, in degrees (threestudio's defaults; ProlificDreamer and
+/// MVDream configs use 30 / 30).
+struct ViewSectorThresholds {
+  double front_deg = 45.0;
+  double back_deg = 45.0;
+  double overhead_deg = 60.0;
+};
+
+/// The view sector of a camera direction, threestudio's rule (last match wins): "side" always;
+/// "front" if |azimuth| < front; "back" if |azimuth| > 180 - back; "overhead" if
+/// elevation > overhead. Azimuth is wrapped to (-180, 180] first.
+std::string view_sector(double azimuth_deg, double elevation_deg,
+                        const ViewSectorThresholds& thresholds = {});
 
 /// Ray origins and unit directions, `[B, H, W, 3]` each.
 struct Rays {

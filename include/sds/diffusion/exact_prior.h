@@ -29,11 +29,8 @@ struct ExactPriorOptions {
   double grid_azimuth_step_deg = 10.0;
   double radius = 3.0;
   double fovy_deg = 40.0;
-  /// View-dependent prompt sectors (threestudio's defaults): front |azimuth| < front, back
-  /// |azimuth| > 180 - back, overhead elevation > overhead, otherwise side.
-  double front_threshold_deg = 45.0;
-  double back_threshold_deg = 45.0;
-  double overhead_threshold_deg = 60.0;
+  /// Sectors that view-dependent prompt suffixes select (see view_sector).
+  ViewSectorThresholds view_sectors;
   GroundTruthOptions ground_truth;
 };
 
@@ -111,7 +108,5 @@ class ExactPrior : public Prior {
   std::mutex cache_mutex_;
 };
 
-/// The view sector ("front", "side", "back", "overhead") of a camera, threestudio's rule.
-std::string view_sector(double azimuth_deg, double elevation_deg, const ExactPriorOptions& options);
 
 }  // namespace sds
