@@ -21,6 +21,8 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+at::Tensor contiguous_or_undefined(const at::Tensor& t) { return t.defined() ? t.contiguous() : t; }
+
 #ifdef SDS_WITH_CUDA
 template <typename T>
 const T* ptr_or_null(const at::Tensor& t) {
@@ -31,92 +33,84 @@ void check_launch(cudaError_t err, const char* what) {
   SDS_CHECK(err == cudaSuccess, "{}: CUDA kernel launch failed: {}", what, cudaGetErrorString(err));
 }
 
-std::vector<at::Tensor> composite_rays_fwd_cuda(const at::Tensor& sigmas_in,
-                                                const at::Tensor& rgbs_in,
-                                                const at::Tensor& deltas_in,
-                                                const at::Tensor& ts_in) {
-  const c10::cuda::CUDAGuard guard(sigmas_in.device());
-  const at::Tensor sigmas = sigmas_in.contiguous();
-  const at::Tensor rgbs = rgbs_in.contiguous();
-  const at::Tensor deltas = deltas_in.contiguous();
-  const at::Tensor ts = ts_in.contiguous();
+void composite_rays_fwd_cuda(const detail::CompositeForward& f) {
+  const c10::cuda::CUDAGuard guard(f.sigmas.device());
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(f.sigmas.scalar_type(), "composite_rays_fwd_cuda", [&] {
+    check_launch(detail::composite_rays_fwd_cuda(
+                     f.sigmas.size(0), f.sigmas.size(1), f.sigmas.data_ptr<scalar_t>(),
+                     f.rgbs.data_ptr<scalar_t>(), f.deltas.data_ptr<scalar_t>(),
+                     f.ts.data_ptr<scalar_t>(), f.rgb.data_ptr<scalar_t>(),
+                     f.alpha.data_ptr<scalar_t>(), f.depth.data_ptr<scalar_t>(),
+                     f.weights.data_ptr<scalar_t>(), f.trans.data_ptr<scalar_t>(), stream),
+                 "composite_rays forward");
+  });
+}
+
+void composite_rays_bwd_cuda(const detail::CompositeBackward& b) {
+  const c10::cuda::CUDAGuard guard(b.weights.device());
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(b.weights.scalar_type(), "composite_rays_bwd_cuda", [&] {
+    check_launch(
+        detail::composite_rays_bwd_cuda(
+            b.weights.size(0), b.weights.size(1), b.rgbs.data_ptr<scalar_t>(),
+            b.deltas.data_ptr<scalar_t>(), b.ts.data_ptr<scalar_t>(),
+            b.weights.data_ptr<scalar_t>(), b.trans.data_ptr<scalar_t>(),
+            ptr_or_null<scalar_t>(b.v_rgb), ptr_or_null<scalar_t>(b.v_alpha),
+            ptr_or_null<scalar_t>(b.v_depth), ptr_or_null<scalar_t>(b.v_weights),
+            b.d_sigmas.data_ptr<scalar_t>(),
+            b.d_rgbs.defined() ? b.d_rgbs.data_ptr<scalar_t>() : nullptr, stream),
+        "composite_rays backward");
+  });
+}
+#endif
+
+// Contiguous inputs and allocated outputs for either device; the backends only launch.
+detail::CompositeForward composite_rays_fwd(const at::Tensor& sigmas, const at::Tensor& rgbs,
+                                            const at::Tensor& deltas, const at::Tensor& ts) {
   const int64_t R = sigmas.size(0);
   const int64_t S = sigmas.size(1);
   const auto opts = sigmas.options();
-  at::Tensor rgb = at::empty({R, 3}, opts);
-  at::Tensor alpha = at::empty({R}, opts);
-  at::Tensor depth = at::empty({R}, opts);
-  at::Tensor weights = at::empty({R, S}, opts);
-  at::Tensor trans = at::empty({R}, opts);
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(sigmas.scalar_type(), "composite_rays_fwd_cuda", [&] {
-    check_launch(detail::composite_rays_fwd_cuda(
-                     R, S, sigmas.data_ptr<scalar_t>(), rgbs.data_ptr<scalar_t>(),
-                     deltas.data_ptr<scalar_t>(), ts.data_ptr<scalar_t>(), rgb.data_ptr<scalar_t>(),
-                     alpha.data_ptr<scalar_t>(), depth.data_ptr<scalar_t>(),
-                     weights.data_ptr<scalar_t>(), trans.data_ptr<scalar_t>(), stream),
-                 "composite_rays forward");
-  });
-  return {rgb, alpha, depth, weights, trans};
-}
-
-std::vector<at::Tensor> composite_rays_bwd_cuda(
-    const at::Tensor& v_rgb_in, const at::Tensor& v_alpha_in, const at::Tensor& v_depth_in,
-    const at::Tensor& v_weights_in, const at::Tensor& rgbs_in, const at::Tensor& deltas_in,
-    const at::Tensor& ts_in, const at::Tensor& weights_in, const at::Tensor& trans_in,
-    bool need_rgbs) {
-  const c10::cuda::CUDAGuard guard(weights_in.device());
-  auto contig = [](const at::Tensor& t) { return t.defined() ? t.contiguous() : t; };
-  const at::Tensor v_rgb = contig(v_rgb_in);
-  const at::Tensor v_alpha = contig(v_alpha_in);
-  const at::Tensor v_depth = contig(v_depth_in);
-  const at::Tensor v_weights = contig(v_weights_in);
-  const at::Tensor rgbs = rgbs_in.contiguous();
-  const at::Tensor deltas = deltas_in.contiguous();
-  const at::Tensor ts = ts_in.contiguous();
-  const at::Tensor weights = weights_in.contiguous();
-  const at::Tensor trans = trans_in.contiguous();
-  const int64_t R = weights.size(0);
-  const int64_t S = weights.size(1);
-  at::Tensor d_sigmas = at::empty({R, S}, weights.options());
-  at::Tensor d_rgbs =
-      need_rgbs && v_rgb.defined() ? at::empty({R, S, 3}, weights.options()) : at::Tensor();
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "composite_rays_bwd_cuda", [&] {
-    check_launch(
-        detail::composite_rays_bwd_cuda(
-            R, S, rgbs.data_ptr<scalar_t>(), deltas.data_ptr<scalar_t>(), ts.data_ptr<scalar_t>(),
-            weights.data_ptr<scalar_t>(), trans.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v_rgb),
-            ptr_or_null<scalar_t>(v_alpha), ptr_or_null<scalar_t>(v_depth),
-            ptr_or_null<scalar_t>(v_weights), d_sigmas.data_ptr<scalar_t>(),
-            d_rgbs.defined() ? d_rgbs.data_ptr<scalar_t>() : nullptr, stream),
-        "composite_rays backward");
-  });
-  return {d_sigmas, d_rgbs};
-}
-#endif
-
-std::vector<at::Tensor> composite_rays_fwd(const at::Tensor& sigmas, const at::Tensor& rgbs,
-                                           const at::Tensor& deltas, const at::Tensor& ts) {
+  detail::CompositeForward f{sigmas.contiguous(),    rgbs.contiguous(),   deltas.contiguous(),
+                             ts.contiguous(),        at::empty({R, 3}, opts), at::empty({R}, opts),
+                             at::empty({R}, opts),   at::empty({R, S}, opts), at::empty({R}, opts)};
 #ifdef SDS_WITH_CUDA
-  if (sigmas.is_cuda()) return composite_rays_fwd_cuda(sigmas, rgbs, deltas, ts);
-#endif
-  return detail::composite_rays_fwd_cpu(sigmas, rgbs, deltas, ts);
-}
-
-std::vector<at::Tensor> composite_rays_bwd(const at::Tensor& v_rgb, const at::Tensor& v_alpha,
-                                           const at::Tensor& v_depth, const at::Tensor& v_weights,
-                                           const at::Tensor& rgbs, const at::Tensor& deltas,
-                                           const at::Tensor& ts, const at::Tensor& weights,
-                                           const at::Tensor& trans, bool need_rgbs) {
-#ifdef SDS_WITH_CUDA
-  if (weights.is_cuda()) {
-    return composite_rays_bwd_cuda(v_rgb, v_alpha, v_depth, v_weights, rgbs, deltas, ts, weights,
-                                   trans, need_rgbs);
+  if (sigmas.is_cuda()) {
+    composite_rays_fwd_cuda(f);
+    return f;
   }
 #endif
-  return detail::composite_rays_bwd_cpu(v_rgb, v_alpha, v_depth, v_weights, rgbs, deltas, ts,
-                                        weights, trans, need_rgbs);
+  detail::composite_rays_fwd_cpu(f);
+  return f;
+}
+
+detail::CompositeBackward composite_rays_bwd(const variable_list& grads,
+                                             const variable_list& saved, bool need_rgbs) {
+  const at::Tensor& weights = saved[3];
+  const auto opts = weights.options();
+  const int64_t R = weights.size(0);
+  const int64_t S = weights.size(1);
+  detail::CompositeBackward b;
+  b.v_rgb = contiguous_or_undefined(grads[0]);
+  b.v_alpha = contiguous_or_undefined(grads[1]);
+  b.v_depth = contiguous_or_undefined(grads[2]);
+  b.v_weights = contiguous_or_undefined(grads[3]);
+  b.rgbs = saved[0].contiguous();
+  b.deltas = saved[1].contiguous();
+  b.ts = saved[2].contiguous();
+  b.weights = weights.contiguous();
+  b.trans = saved[4].contiguous();
+  b.d_sigmas = at::empty({R, S}, opts);
+  // Without an upstream colour gradient dL/dc is zero; an undefined tensor says so for free.
+  if (need_rgbs && b.v_rgb.defined()) b.d_rgbs = at::empty({R, S, 3}, opts);
+#ifdef SDS_WITH_CUDA
+  if (weights.is_cuda()) {
+    composite_rays_bwd_cuda(b);
+    return b;
+  }
+#endif
+  detail::composite_rays_bwd_cpu(b);
+  return b;
 }
 
 class CompositeRaysFunction : public torch::autograd::Function<CompositeRaysFunction> {
@@ -124,22 +118,20 @@ class CompositeRaysFunction : public torch::autograd::Function<CompositeRaysFunc
   static variable_list forward(AutogradContext* ctx, const at::Tensor& sigmas,
                                const at::Tensor& rgbs, const at::Tensor& deltas,
                                const at::Tensor& ts) {
-    std::vector<at::Tensor> out = composite_rays_fwd(sigmas, rgbs, deltas, ts);
+    detail::CompositeForward f = composite_rays_fwd(sigmas, rgbs, deltas, ts);
     // The backward needs neither sigmas (w and T_S carry them) nor anything recomputed.
-    ctx->save_for_backward({rgbs, deltas, ts, out[3], out[4]});
+    ctx->save_for_backward({f.rgbs, f.deltas, f.ts, f.weights, f.trans});
     // Unused outputs send no gradient; the kernel treats a missing one as zero without a zeros
     // tensor of [R, S].
     ctx->set_materialize_grads(false);
-    return {out[0], out[1], out[2], out[3]};
+    return {f.rgb, f.alpha, f.depth, f.weights};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const variable_list saved = ctx->get_saved_variables();
-    std::vector<at::Tensor> d =
-        composite_rays_bwd(grads[0], grads[1], grads[2], grads[3], saved[0], saved[1], saved[2],
-                           saved[3], saved[4], ctx->needs_input_grad(1));
-    at::Tensor d_sigmas = ctx->needs_input_grad(0) ? d[0] : at::Tensor();
-    return {d_sigmas, d[1], at::Tensor(), at::Tensor()};
+    detail::CompositeBackward b =
+        composite_rays_bwd(grads, ctx->get_saved_variables(), ctx->needs_input_grad(1));
+    at::Tensor d_sigmas = ctx->needs_input_grad(0) ? b.d_sigmas : at::Tensor();
+    return {d_sigmas, b.d_rgbs, at::Tensor(), at::Tensor()};
   }
 };
 

@@ -24,33 +24,19 @@ const T* ptr_or_null(const at::Tensor& t) {
 
 }  // namespace
 
-std::vector<at::Tensor> composite_rays_fwd_cpu(const at::Tensor& sigmas_in,
-                                               const at::Tensor& rgbs_in,
-                                               const at::Tensor& deltas_in,
-                                               const at::Tensor& ts_in) {
-  const at::Tensor sigmas = sigmas_in.contiguous();
-  const at::Tensor rgbs = rgbs_in.contiguous();
-  const at::Tensor deltas = deltas_in.contiguous();
-  const at::Tensor ts = ts_in.contiguous();
-  const int64_t R = sigmas.size(0);
-  const int64_t S = sigmas.size(1);
-  const auto opts = sigmas.options();
-  at::Tensor rgb = at::empty({R, 3}, opts);
-  at::Tensor alpha = at::empty({R}, opts);
-  at::Tensor depth = at::empty({R}, opts);
-  at::Tensor weights = at::empty({R, S}, opts);
-  at::Tensor trans = at::empty({R}, opts);
-
-  AT_DISPATCH_FLOATING_TYPES(sigmas.scalar_type(), "composite_rays_fwd_cpu", [&] {
-    const scalar_t* sig = sigmas.data_ptr<scalar_t>();
-    const scalar_t* col = rgbs.data_ptr<scalar_t>();
-    const scalar_t* dl = deltas.data_ptr<scalar_t>();
-    const scalar_t* tt = ts.data_ptr<scalar_t>();
-    scalar_t* o_rgb = rgb.data_ptr<scalar_t>();
-    scalar_t* o_alpha = alpha.data_ptr<scalar_t>();
-    scalar_t* o_depth = depth.data_ptr<scalar_t>();
-    scalar_t* o_w = weights.data_ptr<scalar_t>();
-    scalar_t* o_trans = trans.data_ptr<scalar_t>();
+void composite_rays_fwd_cpu(const CompositeForward& f) {
+  const int64_t R = f.sigmas.size(0);
+  const int64_t S = f.sigmas.size(1);
+  AT_DISPATCH_FLOATING_TYPES(f.sigmas.scalar_type(), "composite_rays_fwd_cpu", [&] {
+    const scalar_t* sig = f.sigmas.data_ptr<scalar_t>();
+    const scalar_t* col = f.rgbs.data_ptr<scalar_t>();
+    const scalar_t* dl = f.deltas.data_ptr<scalar_t>();
+    const scalar_t* tt = f.ts.data_ptr<scalar_t>();
+    scalar_t* o_rgb = f.rgb.data_ptr<scalar_t>();
+    scalar_t* o_alpha = f.alpha.data_ptr<scalar_t>();
+    scalar_t* o_depth = f.depth.data_ptr<scalar_t>();
+    scalar_t* o_w = f.weights.data_ptr<scalar_t>();
+    scalar_t* o_trans = f.trans.data_ptr<scalar_t>();
     at::parallel_for(0, R, ray_grain(S), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const int64_t o = r * S;
@@ -59,43 +45,23 @@ std::vector<at::Tensor> composite_rays_fwd_cpu(const at::Tensor& sigmas_in,
       }
     });
   });
-  return {rgb, alpha, depth, weights, trans};
 }
 
-std::vector<at::Tensor> composite_rays_bwd_cpu(
-    const at::Tensor& v_rgb_in, const at::Tensor& v_alpha_in, const at::Tensor& v_depth_in,
-    const at::Tensor& v_weights_in, const at::Tensor& rgbs_in, const at::Tensor& deltas_in,
-    const at::Tensor& ts_in, const at::Tensor& weights_in, const at::Tensor& trans_in,
-    bool need_rgbs) {
-  auto contig = [](const at::Tensor& t) { return t.defined() ? t.contiguous() : t; };
-  const at::Tensor v_rgb = contig(v_rgb_in);
-  const at::Tensor v_alpha = contig(v_alpha_in);
-  const at::Tensor v_depth = contig(v_depth_in);
-  const at::Tensor v_weights = contig(v_weights_in);
-  const at::Tensor rgbs = rgbs_in.contiguous();
-  const at::Tensor deltas = deltas_in.contiguous();
-  const at::Tensor ts = ts_in.contiguous();
-  const at::Tensor weights = weights_in.contiguous();
-  const at::Tensor trans = trans_in.contiguous();
-  const int64_t R = weights.size(0);
-  const int64_t S = weights.size(1);
-  at::Tensor d_sigmas = at::empty({R, S}, weights.options());
-  // Without an upstream colour gradient dL/dc is zero; an undefined tensor says so for free.
-  at::Tensor d_rgbs =
-      need_rgbs && v_rgb.defined() ? at::empty({R, S, 3}, weights.options()) : at::Tensor();
-
-  AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "composite_rays_bwd_cpu", [&] {
-    const scalar_t* col = rgbs.data_ptr<scalar_t>();
-    const scalar_t* dl = deltas.data_ptr<scalar_t>();
-    const scalar_t* tt = ts.data_ptr<scalar_t>();
-    const scalar_t* w = weights.data_ptr<scalar_t>();
-    const scalar_t* tr = trans.data_ptr<scalar_t>();
-    const scalar_t* g_rgb = ptr_or_null<scalar_t>(v_rgb);
-    const scalar_t* g_alpha = ptr_or_null<scalar_t>(v_alpha);
-    const scalar_t* g_depth = ptr_or_null<scalar_t>(v_depth);
-    const scalar_t* g_w = ptr_or_null<scalar_t>(v_weights);
-    scalar_t* d_sig = d_sigmas.data_ptr<scalar_t>();
-    scalar_t* d_col = d_rgbs.defined() ? d_rgbs.data_ptr<scalar_t>() : nullptr;
+void composite_rays_bwd_cpu(const CompositeBackward& b) {
+  const int64_t R = b.weights.size(0);
+  const int64_t S = b.weights.size(1);
+  AT_DISPATCH_FLOATING_TYPES(b.weights.scalar_type(), "composite_rays_bwd_cpu", [&] {
+    const scalar_t* col = b.rgbs.data_ptr<scalar_t>();
+    const scalar_t* dl = b.deltas.data_ptr<scalar_t>();
+    const scalar_t* tt = b.ts.data_ptr<scalar_t>();
+    const scalar_t* w = b.weights.data_ptr<scalar_t>();
+    const scalar_t* tr = b.trans.data_ptr<scalar_t>();
+    const scalar_t* g_rgb = ptr_or_null<scalar_t>(b.v_rgb);
+    const scalar_t* g_alpha = ptr_or_null<scalar_t>(b.v_alpha);
+    const scalar_t* g_depth = ptr_or_null<scalar_t>(b.v_depth);
+    const scalar_t* g_w = ptr_or_null<scalar_t>(b.v_weights);
+    scalar_t* d_sig = b.d_sigmas.data_ptr<scalar_t>();
+    scalar_t* d_col = b.d_rgbs.defined() ? b.d_rgbs.data_ptr<scalar_t>() : nullptr;
     at::parallel_for(0, R, ray_grain(S), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const int64_t o = r * S;
@@ -106,7 +72,6 @@ std::vector<at::Tensor> composite_rays_bwd_cpu(
       }
     });
   });
-  return {d_sigmas, d_rgbs};
 }
 
 }  // namespace sds::ops::detail

@@ -107,25 +107,27 @@ cudaError_t composite_rays_bwd_cuda(int64_t R, int64_t S, const double* rgbs, co
 #ifndef __CUDACC__
 #include <ATen/core/Tensor.h>
 
-#include <vector>
-
 namespace sds::ops::detail {
 
-// CPU kernels (src/ops/composite_rays_cpu.cpp). Inputs already checked; made contiguous here.
+/// Forward buffers, prepared once by the op for either device: inputs contiguous, outputs
+/// allocated (rgb [R,3], alpha [R], depth [R], weights [R,S], trans [R], the transmittance left
+/// after the last sample, which the backward starts from).
+struct CompositeForward {
+  at::Tensor sigmas, rgbs, deltas, ts;
+  at::Tensor rgb, alpha, depth, weights, trans;
+};
 
-/// Returns {rgb [R,3], alpha [R], depth [R], weights [R,S], trans [R]} (trans: final
-/// transmittance, saved for the backward).
-std::vector<at::Tensor> composite_rays_fwd_cpu(const at::Tensor& sigmas, const at::Tensor& rgbs,
-                                               const at::Tensor& deltas, const at::Tensor& ts);
+/// Backward buffers: upstream gradients (undefined = zero), saved tensors, and the outputs
+/// d_sigmas [R,S] and d_rgbs [R,S,3] (undefined when not needed), all contiguous.
+struct CompositeBackward {
+  at::Tensor v_rgb, v_alpha, v_depth, v_weights;
+  at::Tensor rgbs, deltas, ts, weights, trans;
+  at::Tensor d_sigmas, d_rgbs;
+};
 
-/// Returns {d_sigmas [R,S], d_rgbs [R,S,3]}. Undefined upstream gradients count as zero;
-/// d_rgbs is undefined when !need_rgbs.
-std::vector<at::Tensor> composite_rays_bwd_cpu(const at::Tensor& v_rgb, const at::Tensor& v_alpha,
-                                               const at::Tensor& v_depth,
-                                               const at::Tensor& v_weights, const at::Tensor& rgbs,
-                                               const at::Tensor& deltas, const at::Tensor& ts,
-                                               const at::Tensor& weights, const at::Tensor& trans,
-                                               bool need_rgbs);
+// CPU kernels (src/ops/composite_rays_cpu.cpp); they fill the prepared outputs.
+void composite_rays_fwd_cpu(const CompositeForward& f);
+void composite_rays_bwd_cpu(const CompositeBackward& b);
 
 }  // namespace sds::ops::detail
 #endif
