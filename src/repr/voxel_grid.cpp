@@ -1,11 +1,10 @@
 #include "sds/repr/voxel_grid.h"
 
-#include <ATen/Parallel.h>
-
 #include "sds/core/checks.h"
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
 #include "sds/ops/composite_rays.h"
+#include "sds/ops/trilinear_sample.h"
 
 namespace sds {
 
@@ -57,18 +56,10 @@ std::unique_ptr<Representation> VoxelGrid::from_config(ConfigReader& c, const Bu
 
 std::pair<at::Tensor, at::Tensor> VoxelGrid::query(const at::Tensor& points) const {
   check_shape(points, "voxel grid points", {-1, 3}, "[N, 3]");
-  const int64_t n = points.size(0);
-  at::Tensor grid = at::cat({density_, color_}, 1);
-  // align_corners: voxel centres at -1 and 1 exactly, matching the initialisation coordinates.
-  // ATen's CPU grid sampler parallelises over the batch only; split the points into one batch
-  // per thread over an expanded (not copied) grid.
-  const int64_t parts = n >= 2 * 4096 ? at::get_num_threads() : 1;
-  const int64_t per = (n + parts - 1) / parts;
-  at::Tensor pts = at::constant_pad_nd(points.to(grid.scalar_type()), {0, 0, 0, per * parts - n});
-  at::Tensor samples = at::grid_sampler(grid.expand({parts, 4, -1, -1, -1}),
-                                        pts.view({parts, 1, 1, per, 3}),
-                                        /*interpolation=*/0, /*padding=*/0, /*align_corners=*/true);
-  samples = samples.view({parts, 4, per}).permute({1, 0, 2}).reshape({4, parts * per}).slice(1, 0, n);
+  // The fused sampler takes channels last, [D, H, W, 4]; points (x, y, z) index (W, H, D), and
+  // voxel centres sit exactly at -1 and 1, matching the initialisation coordinates.
+  at::Tensor channels_last = at::cat({density_, color_}, 1)[0].permute({1, 2, 3, 0});
+  at::Tensor samples = ops::trilinear_sample(channels_last, points.to(density_.scalar_type())).t();
   at::Tensor sigma = options_.density_scale * at::softplus(samples[0]);
   at::Tensor rgb = at::sigmoid(samples.slice(0, 1, 4)).t();
   return {sigma, rgb};
