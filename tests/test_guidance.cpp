@@ -77,8 +77,7 @@ TEST_CASE("annealed timesteps move max_step linearly from 980 to 300", "[schedul
   CHECK(a.range(250, 251)[1] == 300);
   CHECK(a.range(125, 251)[0] == 20);
   sds::AnnealedTimestep::Options o;
-  o.start_step = 100;
-  o.end_step = 200;
+  o.max_step = sds::ScalarSchedule(980, 300, 100, 200);
   sds::AnnealedTimestep b(o);
   CHECK(b.range(50, 1000)[1] == 980);
   CHECK(b.range(150, 1000)[1] == 640);
@@ -143,10 +142,10 @@ TEST_CASE("the SDS gradient reaching the image is 2 w(t) (eps_hat - eps) / B", "
 TEST_CASE("SDS skips the unconditional pass at diffusers scale 1 and clips on request",
           "[guidance][sds]") {
   auto prior = std::make_shared<LinearPrior>();
-  sds::SdsOptions o;
-  o.grad_clip = 0.01;
-  sds::Sds guidance(prior, "x", o, std::make_unique<sds::UniformTimestep>(),
-                    std::make_unique<sds::UniformWeighting>());
+  sds::DistillationOptions common;
+  common.grad_clip = 0.01;
+  sds::Sds guidance(prior, "x", {}, std::make_unique<sds::UniformTimestep>(),
+                    std::make_unique<sds::UniformWeighting>(), common);
   at::Tensor rgb = at::rand({2, 3, 4, 4}).requires_grad_(true);
   auto g = sds::make_generator(1);
   guidance.compute({rgb, cameras(2, 4), 0, 10, &g}).loss.backward();

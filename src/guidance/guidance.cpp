@@ -1,7 +1,11 @@
 #include "sds/guidance/guidance.h"
 
 #include "sds/core/registry.h"
+#include "sds/guidance/csd.h"
+#include "sds/guidance/ism.h"
+#include "sds/guidance/nfsd.h"
 #include "sds/guidance/sds.h"
+#include "sds/guidance/vsd.h"
 
 namespace sds {
 
@@ -17,6 +21,10 @@ std::string view_dependent_prompt(const std::string& prompt, const Camera& camer
 template <>
 void register_builtins<Guidance>(Registry<Guidance>& r) {
   r.add("sds", &Sds::from_config);
+  r.add("csd", &Csd::from_config);
+  r.add("nfsd", &Nfsd::from_config);
+  r.add("ism", &Ism::from_config);
+  r.add("vsd", &Vsd::from_config);
 }
 
 }  // namespace sds

@@ -16,6 +16,7 @@ void register_builtins<Weighting>(Registry<Weighting>& r) {
   r.add("sds", plain<SdsWeighting>());
   r.add("fantasia3d", plain<Fantasia3dWeighting>());
   r.add("uniform", plain<UniformWeighting>());
+  r.add("noise_to_signal", plain<NoiseToSignalWeighting>());
 }
 
 }  // namespace sds

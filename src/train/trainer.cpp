@@ -5,6 +5,7 @@
 #include <torch/optim/adam.h>
 #include <torch/serialize/archive.h>
 
+#include <cmath>
 #include <sstream>
 
 #include "sds/core/checks.h"
@@ -33,18 +34,19 @@ Trainer::Trainer(std::shared_ptr<Representation> representation,
   SDS_CHECK(options_.checkpoint_every >= 0, "trainer.checkpoint_every: expected >= 0, got {}",
             options_.checkpoint_every);
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  for (auto& g : representation_->parameter_groups()) {
-    SDS_CHECK(g.lr > 0, "trainer: parameter group \"{}\" has learning rate {}, expected > 0",
-              g.name, g.lr);
-    auto opts = std::make_unique<torch::optim::AdamOptions>(g.lr);
-    opts->betas({options_.adam_beta1, options_.adam_beta2}).eps(options_.adam_eps);
-    groups.emplace_back(g.parameters, std::move(opts));
-  }
-  auto extra = guidance_->trainable_parameters();
-  if (!extra.empty()) {
-    auto opts = std::make_unique<torch::optim::AdamOptions>(1e-3);
-    groups.emplace_back(extra, std::move(opts));
-  }
+  auto add_groups = [&](const std::vector<ParameterGroup>& parts, const char* owner) {
+    for (const auto& g : parts) {
+      SDS_CHECK(g.lr > 0, "trainer: {} parameter group \"{}\" has learning rate {}, expected > 0",
+                owner, g.name, g.lr);
+      auto opts = std::make_unique<torch::optim::AdamOptions>(g.lr);
+      opts->betas({options_.adam_beta1, options_.adam_beta2}).eps(options_.adam_eps);
+      groups.emplace_back(g.parameters, std::move(opts));
+      base_lrs_.push_back(g.lr);
+    }
+  };
+  add_groups(representation_->parameter_groups(), "representation");
+  representation_groups_ = groups.size();
+  add_groups(guidance_->parameter_groups(), "guidance");
   optimizer_ = std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(1e-2));
 }
 
@@ -68,6 +70,13 @@ StepInfo Trainer::step() {
             "step {}: NaN or Inf in the guidance loss; the last good checkpoint is kept at {}",
             i + 1, checkpoint_path().string());
 
+  SDS_CHECK(std::isfinite(out.lr_scale) && out.lr_scale > 0,
+            "step {}: the guidance asked for learning-rate scale {}, expected > 0", i + 1,
+            out.lr_scale);
+  for (size_t k = 0; k < representation_groups_; ++k) {
+    static_cast<torch::optim::AdamOptions&>(optimizer_->param_groups()[k].options())
+        .lr(base_lrs_[k] * out.lr_scale);
+  }
   out.loss.backward();
   for (auto& group : optimizer_->param_groups()) {
     for (auto& p : group.params()) {
@@ -117,6 +126,9 @@ void Trainer::save_checkpoint(const std::filesystem::path& path) const {
   for (auto& [name, tensor] : representation_->named_tensors()) {
     archive.write("representation." + name, tensor.detach());
   }
+  for (auto& [name, tensor] : guidance_->named_tensors()) {
+    archive.write("guidance." + name, tensor.detach());
+  }
   torch::serialize::OutputArchive optimizer_archive;
   optimizer_->save(optimizer_archive);
   archive.write("optimizer", optimizer_archive);
@@ -144,6 +156,14 @@ void Trainer::load_checkpoint(const std::filesystem::path& path) {
     SDS_CHECK(stored.sizes() == tensor.sizes(),
               "{}: tensor \"{}\" has shape {} in the checkpoint, expected {}", path.string(), name,
               shape_string(stored.sizes()), shape_string(tensor.sizes()));
+    tensor.copy_(stored);
+  }
+  for (auto& [name, tensor] : guidance_->named_tensors()) {
+    at::Tensor stored;
+    SDS_CHECK(archive.try_read("guidance." + name, stored) && stored.sizes() == tensor.sizes(),
+              "{}: checkpoint has no guidance tensor \"{}\" of shape {} (written for another "
+              "guidance?)",
+              path.string(), name, shape_string(tensor.sizes()));
     tensor.copy_(stored);
   }
   torch::serialize::InputArchive optimizer_archive;

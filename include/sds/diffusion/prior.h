@@ -20,6 +20,10 @@ struct Conditioning {
   std::vector<std::string> prompts;
   /// The cameras the images were rendered from (camera-conditioned priors: MVDream, Zero123).
   std::optional<CameraBatch> cameras;
+  /// `[B]` bool: elements whose camera embedding is replaced by the null camera (VSD's particle
+  /// model is trained with camera dropout so that it can be evaluated without a camera). Undefined
+  /// = none. Priors without a camera embedding ignore it.
+  at::Tensor drop_camera{};
 
   /// The prompt of batch element `b`.
   const std::string& prompt(int64_t b) const;
@@ -44,11 +48,13 @@ class Prior {
   virtual at::Tensor decode(const at::Tensor& x) const;
 
   /// The noise prediction eps(x_t; y, t) for x_t `[B, C, h, w]` in model space and integer
-  /// timesteps t `[B]`. Not differentiable (guidance treats it as a constant).
+  /// timesteps t `[B]`. Differentiable only w.r.t. `trainable_parameters()` (guidance treats it
+  /// as a constant of the image).
   virtual at::Tensor predict_noise(const at::Tensor& x_t, const at::Tensor& t,
                                    const Conditioning& conditioning) = 0;
 
-  /// Parameters that an objective may train (VSD's LoRA / particle model); none by default.
+  /// Parameters that an objective may train (VSD's LoRA / particle model, BSD's personalisation);
+  /// none by default.
   virtual std::vector<at::Tensor> trainable_parameters() { return {}; }
 };
 

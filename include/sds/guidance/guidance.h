@@ -6,8 +6,11 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sds/camera/camera.h"
+#include "sds/core/parameter_group.h"
 #include "sds/diffusion/prior.h"
 
 namespace sds {
@@ -25,6 +28,9 @@ struct GuidanceInput {
 struct GuidanceOutput {
   at::Tensor loss;  ///< scalar; its value is not an objective (the target trick), its gradient is
   std::map<std::string, double> metrics;
+  /// Multiplies the representation's learning rates for this step (DreamTime's
+  /// time-prioritised learning rate); 1 leaves them alone.
+  double lr_scale = 1.0;
 };
 
 /// One score-distillation objective (SDS, CSD, VSD, ...). It never knows which representation
@@ -42,8 +48,12 @@ class Guidance {
   /// The loss for the rendered images of one step.
   virtual GuidanceOutput compute(const GuidanceInput& input) = 0;
 
-  /// Parameters the objective trains itself (VSD's particle model); none by default.
-  virtual std::vector<at::Tensor> trainable_parameters() { return {}; }
+  /// Parameters the objective trains itself, with their learning rates (VSD's particle model);
+  /// the trainer optimises them in the same step as the representation. None by default.
+  virtual std::vector<ParameterGroup> parameter_groups() { return {}; }
+
+  /// The objective's own state by name (its trained parameters), for checkpoints.
+  virtual std::vector<std::pair<std::string, at::Tensor>> named_tensors() { return {}; }
 };
 
 /// 0.5 ||z - sg(z - g)||^2 / B: a loss whose gradient w.r.t. z `[B, ...]` is exactly g / B

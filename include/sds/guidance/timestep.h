@@ -5,8 +5,10 @@
 
 #include <array>
 #include <memory>
+#include <vector>
 
 #include "sds/core/json.h"
+#include "sds/core/scalar_schedule.h"
 
 namespace sds {
 
@@ -39,16 +41,14 @@ class UniformTimestep : public TimestepSchedule {
   bool shared_;
 };
 
-/// threestudio's linearly annealed min/max step (its C() schedule): the bounds move linearly
-/// from their start to their end value between `start_step` and `end_step` (the last training
-/// step when -1), then t ~ randint[min, max]. The default anneals max from 980 to 300.
+/// threestudio's annealed bounds: min_step and max_step are ScalarSchedules (C()), e.g.
+/// [980, 300] (linear over the run) or ProlificDreamer's jump [5000, 980, 500, 5001]; then
+/// t ~ randint[min, max]. The default anneals max from 980 to 300 over the run.
 class AnnealedTimestep : public TimestepSchedule {
  public:
   struct Options {
-    std::array<int64_t, 2> min_step{20, 20};    ///< [start value, end value]
-    std::array<int64_t, 2> max_step{980, 300};  ///< [start value, end value]
-    int64_t start_step = 0;
-    int64_t end_step = -1;
+    ScalarSchedule min_step{20.0};
+    ScalarSchedule max_step{980.0, 300.0, 0.0, -1.0};
     bool shared = false;  ///< one t for the whole batch
   };
   explicit AnnealedTimestep(Options options);
@@ -60,6 +60,77 @@ class AnnealedTimestep : public TimestepSchedule {
 
  private:
   Options options_;
+};
+
+/// A deterministic t that falls from max_step to min_step: t = floor(min + (max - min)(1 - p^q))
+/// with p = step / total_steps. q = 0.5 is HiFA's "sqrt_anneal" (threestudio, range 300-980);
+/// q = 1 is the linear schedule of SDI (range 250-980). One t for the whole batch.
+class PowerAnnealTimestep : public TimestepSchedule {
+ public:
+  PowerAnnealTimestep(int64_t min_step, int64_t max_step, double power);
+  static std::unique_ptr<TimestepSchedule> sqrt_from_config(ConfigReader& config,
+                                                            const BuildContext& context = {});
+  static std::unique_ptr<TimestepSchedule> linear_from_config(ConfigReader& config,
+                                                              const BuildContext& context = {});
+  at::Tensor sample(int64_t step, int64_t total_steps, int64_t batch,
+                    at::Generator& generator) const override;
+  std::array<int64_t, 2> range(int64_t step, int64_t total_steps) const override;
+  /// The t of `step` of `total_steps`.
+  int64_t timestep(int64_t step, int64_t total_steps) const;
+
+ private:
+  int64_t min_step_, max_step_;
+  double power_;
+};
+
+/// LucidDreamer's warm-up: t ~ randint[min_step, max_step + (warmup_max_step - max_step) r]
+/// with r = 1 - min(step / warmup_steps, 1), one t for the whole batch; defaults 20, 500, 980 and
+/// 1500 steps (a fraction in (0, 1) is a fraction of the run).
+class WarmupTimestep : public TimestepSchedule {
+ public:
+  WarmupTimestep(int64_t min_step, int64_t max_step, int64_t warmup_max_step,
+                 double warmup_steps, bool shared = true);
+  static std::unique_ptr<TimestepSchedule> from_config(ConfigReader& config,
+                                                       const BuildContext& context = {});
+  at::Tensor sample(int64_t step, int64_t total_steps, int64_t batch,
+                    at::Generator& generator) const override;
+  std::array<int64_t, 2> range(int64_t step, int64_t total_steps) const override;
+
+ private:
+  int64_t min_step_, max_step_, warmup_max_step_;
+  ScalarSchedule warm_;  ///< r, 1 -> 0 over the warm-up
+  bool shared_;
+};
+
+/// DreamTime's time-prioritised monotone schedule (arXiv 2306.12422): a prior
+/// p(t) proportional to W_d(t) W_p(t) on [min_step, max_step], with
+/// W_d = sqrt((1 - alpha_bar) / alpha_bar) ("ddpm"; "uniform" drops it) and W_p a flat-topped
+/// Gaussian (exp(-(t - m1)^2 / 2 s1^2) above m1, 1 on [m2, m1], exp(-(t - m2)^2 / 2 s2^2) below
+/// m2); step i of N takes the t whose upper tail mass sum_{t' >= t} p(t') is closest to i / N.
+/// Deterministic and non-increasing; one t for the whole batch.
+class DreamTimeTimestep : public TimestepSchedule {
+ public:
+  struct Options {
+    double m1 = 800, s1 = 300, m2 = 500, s2 = 100;
+    std::string base = "ddpm";  ///< "ddpm" (W_d W_p) or "uniform" (W_p only)
+    int64_t min_step = 20;
+    int64_t max_step = 980;
+  };
+  explicit DreamTimeTimestep(Options options);
+  static std::unique_ptr<TimestepSchedule> from_config(ConfigReader& config,
+                                                       const BuildContext& context = {});
+  at::Tensor sample(int64_t step, int64_t total_steps, int64_t batch,
+                    at::Generator& generator) const override;
+  std::array<int64_t, 2> range(int64_t step, int64_t total_steps) const override;
+  /// t(i) for the progress fraction i / N in [0, 1].
+  int64_t timestep(double progress) const;
+  /// The normalised prior p(t) for t = min_step..max_step.
+  const std::vector<double>& prior() const { return prior_; }
+
+ private:
+  Options options_;
+  std::vector<double> prior_;
+  std::vector<double> tail_;  ///< tail_[j] = sum of p over t >= max_step - j
 };
 
 /// Draws `batch` integers uniformly in [lo, hi] (one shared value when `shared`).

@@ -37,4 +37,11 @@ class UniformWeighting : public Weighting {
   at::Tensor operator()(const at::Tensor& a) const override { return at::ones_like(a); }
 };
 
+/// "noise_to_signal": w = sqrt((1 - alpha_bar) / alpha_bar) = sigma_t / alpha_t (LucidDreamer's
+/// ISM weight and DreamTime's W_d).
+class NoiseToSignalWeighting : public Weighting {
+ public:
+  at::Tensor operator()(const at::Tensor& a) const override { return ((1 - a) / a).sqrt(); }
+};
+
 }  // namespace sds

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sds/camera/camera.h"
+#include "sds/core/parameter_group.h"
 
 namespace sds {
 
@@ -25,13 +26,6 @@ struct RenderOutput {
   at::Tensor alpha;
   at::Tensor depth;
   at::Tensor normal;
-};
-
-/// A set of parameters trained with one learning rate.
-struct ParameterGroup {
-  std::string name;
-  std::vector<at::Tensor> parameters;
-  double lr = 1e-2;
 };
 
 /// A differentiable 3D representation (voxel grid, NeRF, DMTet, Gaussians). It never knows which

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sds/camera/sampler.h"
 #include "sds/guidance/guidance.h"
@@ -75,6 +76,8 @@ class Trainer {
   std::shared_ptr<Guidance> guidance_;
   TrainerOptions options_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
+  std::vector<double> base_lrs_;      ///< per optimiser group
+  size_t representation_groups_ = 0;  ///< the first groups; lr_scale applies to them only
   int64_t steps_done_ = 0;
 };
 
