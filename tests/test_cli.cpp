@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 
 #include "helpers.h"
@@ -69,6 +70,23 @@ TEST_CASE("sds generate reports bad input with a message and exit code 1", "[cli
   r = run_cli("generate --config " + quick() + " --set representation.resolution=0" + out);
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.output, Contains("resolution"));
+}
+
+TEST_CASE("sds eval runs configs and reports bad input", "[cli][eval]") {
+  auto dir = sds::test::fresh_temp_dir("cli_eval");
+  const std::string config = std::string(SDS_SOURCE_DIR) + "/examples/configs/eval/sds.json";
+  Result r = run_cli("eval --configs " + config + " --small --out " + (dir / "eval").string());
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("| sds | a red mug |") && Contains("results.md"));
+  CHECK(std::filesystem::exists(dir / "eval" / "results.json"));
+
+  r = run_cli("eval --configs " + (dir / "missing.json").string() + " --out " +
+              (dir / "eval2").string());
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("missing.json"));
+  r = run_cli("eval --configs " + config + " --seeds 0 --out " + (dir / "eval3").string());
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("--seeds"));
 }
 
 TEST_CASE("sds scenes lists the built-in concepts", "[cli]") {

@@ -65,17 +65,16 @@ TEST_CASE("quick.json reaches 24 dB held-out PSNR end to end", "[e2e]") {
   CHECK(std::filesystem::exists(dir / "checkpoint" / "latest.pt"));
 }
 
-TEST_CASE("resuming from a checkpoint gives the parameters of an uninterrupted run", "[e2e]") {
-  sds::Json config = quick_config();
+static void check_resume(sds::Json config, const std::string& name) {
   config["steps"] = 12;
   config["trainer"]["checkpoint_every"] = 5;
 
-  auto dir_a = sds::test::fresh_temp_dir("resume_a");
+  auto dir_a = sds::test::fresh_temp_dir("resume_a_" + name);
   sds::Experiment ea;
   sds::Trainer a = make_trainer(config, dir_a, ea);
   a.train();
 
-  auto dir_b = sds::test::fresh_temp_dir("resume_b");
+  auto dir_b = sds::test::fresh_temp_dir("resume_b_" + name);
   {
     sds::Experiment eb;
     sds::Trainer b = make_trainer(config, dir_b, eb);
@@ -89,11 +88,21 @@ TEST_CASE("resuming from a checkpoint gives the parameters of an uninterrupted r
 
   auto ta = ea.representation->named_tensors();
   auto tc = ec.representation->named_tensors();
+  for (auto& t : ea.guidance->named_tensors()) ta.push_back(t);
+  for (auto& t : ec.guidance->named_tensors()) tc.push_back(t);
   REQUIRE(ta.size() == tc.size());
   for (size_t i = 0; i < ta.size(); ++i) {
-    INFO(ta[i].first);
+    INFO(name << ": " << ta[i].first);
     CHECK(at::equal(ta[i].second, tc[i].second));
   }
+}
+
+TEST_CASE("resuming from a checkpoint gives the parameters of an uninterrupted run", "[e2e]") {
+  check_resume(quick_config(), "sds");
+  // VSD: the particle model's weights and Adam state are part of the checkpoint.
+  sds::Json vsd = quick_config();
+  vsd["guidance"] = {{"type", "vsd"}, {"particle_lr", 0.003}};
+  check_resume(vsd, "vsd");
 }
 
 TEST_CASE("a NaN stops the run naming the step and the part, keeping the last checkpoint",
@@ -137,9 +146,14 @@ TEST_CASE("bad configs are clear errors", "[trainer][errors]") {
 }
 
 TEST_CASE("every shipped config builds", "[trainer]") {
-  for (const char* name : {"default.json", "quick.json"}) {
-    INFO(name);
-    auto path = std::filesystem::path(SDS_SOURCE_DIR) / "examples/configs" / name;
+  std::vector<std::filesystem::path> paths;
+  const auto configs = std::filesystem::path(SDS_SOURCE_DIR) / "examples/configs";
+  for (const char* name : {"default.json", "quick.json"}) paths.push_back(configs / name);
+  for (const auto& entry : std::filesystem::directory_iterator(configs / "eval")) {
+    paths.push_back(entry.path());
+  }
+  for (const auto& path : paths) {
+    INFO(path.string());
     REQUIRE_NOTHROW(sds::Experiment::from_config(sds::read_json_file(path)));
   }
 }

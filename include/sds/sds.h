@@ -31,6 +31,7 @@
 #include "sds/ops/composite_rays.h"
 #include "sds/repr/representation.h"
 #include "sds/repr/voxel_grid.h"
+#include "sds/train/evaluation.h"
 #include "sds/train/experiment.h"
 #include "sds/train/generate.h"
 #include "sds/train/metrics.h"

@@ -6,6 +6,7 @@
 namespace sds::cli {
 
 void add_generate(CLI::App& app);
+void add_eval(CLI::App& app);
 void add_scenes(CLI::App& app);
 
 }  // namespace sds::cli

@@ -1,4 +1,4 @@
-// The `sds` command line: generate (the main job), scenes.
+// The `sds` command line: generate (the main job), eval, scenes.
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   CLI::App app{"sds: score distillation on the exact prior"};
   app.require_subcommand(1);
   sds::cli::add_generate(app);
+  sds::cli::add_eval(app);
   sds::cli::add_scenes(app);
   try {
     app.parse(argc, argv);

@@ -55,23 +55,27 @@ GenerateResult generate(const Json& config, const std::filesystem::path& run_dir
   if (options.resume && std::filesystem::exists(trainer.checkpoint_path())) {
     trainer.load_checkpoint(trainer.checkpoint_path());
   }
+  GenerateResult result;
   trainer.train([&](const StepInfo& info) {
-    if (!options.on_step) return;
     StepInfo shown = info;
     if (e.eval.every > 0 && (info.step % e.eval.every == 0 || info.step == info.total_steps)) {
-      shown.metrics["psnr"] = score_views(*e.representation, CameraBatch(progress_views),
-                                          progress_gt, e.trainer.render)
-                                  .mean;
+      const double psnr = score_views(*e.representation, CameraBatch(progress_views), progress_gt,
+                                      e.trainer.render)
+                              .mean;
+      shown.metrics["psnr"] = psnr;
+      result.progress.emplace_back(info.step, psnr);
     }
-    options.on_step(shown);
+    if (options.on_step) options.on_step(shown);
   });
 
-  GenerateResult result;
   result.run_dir = run_dir;
   result.steps = trainer.steps_done();
-  result.held_out = score_views(*e.representation, held_out, held_out_gt, e.trainer.render);
-  write_turntable(*e.representation, *prior, e.prompt, *e.sampler, e.eval, e.trainer.render,
-                  run_dir / "turntable");
+  result.held_out_rgb = render_views(*e.representation, held_out, e.trainer.render);
+  result.held_out = score_views(result.held_out_rgb, held_out_gt);
+  if (options.write_turntable) {
+    write_turntable(*e.representation, *prior, e.prompt, *e.sampler, e.eval, e.trainer.render,
+                    run_dir / "turntable");
+  }
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
@@ -83,6 +87,9 @@ GenerateResult generate(const Json& config, const std::filesystem::path& run_dir
   metrics["steps"] = result.steps;
   metrics["seconds"] = result.seconds;
   metrics["seed"] = e.trainer.seed;
+  Json progress = Json::array();
+  for (const auto& [step, psnr] : result.progress) progress.push_back({step, psnr});
+  metrics["progress_psnr"] = progress;
   write_file_atomic(run_dir / "metrics.json", metrics.dump(2) + "\n");
   return result;
 }

@@ -35,7 +35,11 @@ at::Tensor render_views(Representation& representation, const CameraBatch& camer
 
 ViewScores score_views(Representation& representation, const CameraBatch& cameras,
                        const at::Tensor& target, const RenderOptions& options, int64_t chunk) {
-  at::Tensor p = psnr(render_views(representation, cameras, options, chunk), target);
+  return score_views(render_views(representation, cameras, options, chunk), target);
+}
+
+ViewScores score_views(const at::Tensor& prediction, const at::Tensor& target) {
+  at::Tensor p = psnr(prediction, target);
   ViewScores s;
   s.psnr_per_view.assign(p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
   s.mean = p.mean().item<double>();

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <functional>
+#include <utility>
+#include <vector>
 
 #include "sds/core/json.h"
 #include "sds/train/metrics.h"
@@ -16,11 +18,15 @@ struct GenerateOptions {
   /// Called after every step; `metrics["psnr"]` is set on the steps where the progress PSNR was
   /// measured.
   std::function<void(const StepInfo&)> on_step;
+  bool write_turntable = true;  ///< turntable/NNN.png (prediction | ground truth)
 };
 
 struct GenerateResult {
   std::filesystem::path run_dir;
   ViewScores held_out;  ///< PSNR at the exact prior's 24 held-out views
+  at::Tensor held_out_rgb;  ///< the final renders of those views `[24, 3, H, W]`
+  /// (step, mean PSNR over the config's eval.views held-out views) every eval.every steps.
+  std::vector<std::pair<int64_t, double>> progress;
   int64_t steps = 0;
   double seconds = 0.0;  ///< wall time of the whole job
 };

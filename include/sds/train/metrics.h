@@ -26,6 +26,9 @@ struct ViewScores {
 ViewScores score_views(Representation& representation, const CameraBatch& cameras,
                        const at::Tensor& target, const RenderOptions& options, int64_t chunk = 4);
 
+/// Scores rendered views `[B, 3, H, W]` against `target`.
+ViewScores score_views(const at::Tensor& prediction, const at::Tensor& target);
+
 /// Renders `cameras` without gradients, in chunks: rgb `[B, 3, H, W]`.
 at::Tensor render_views(Representation& representation, const CameraBatch& cameras,
                         const RenderOptions& options, int64_t chunk = 4);
