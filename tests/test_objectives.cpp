@@ -2,6 +2,8 @@
 // prior's score: eps_hat(x_t) = -sqrt(1 - a) d log p_t(x_t) / d x_t (autograd of log_density).
 #include "testing.h"
 
+#include "objective_fixture.h"
+
 #include <torch/csrc/autograd/autograd.h>
 
 #include "sds/core/error.h"
@@ -18,18 +20,13 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-constexpr int64_t kSize = 8;
+constexpr int64_t kSize = sds::test::kObjectiveImageSize;
 const char* const kPrompt = "a red mug";
 
-std::shared_ptr<sds::ExactPrior> exact_prior() {
-  static auto prior = std::make_shared<sds::ExactPrior>(sds::Scene::builtin());
-  return prior;
-}
+std::shared_ptr<sds::ExactPrior> exact_prior() { return sds::test::builtin_exact_prior(); }
 
-sds::CameraBatch cameras(std::vector<double> azimuths, double elevation = 10.0) {
-  std::vector<sds::Camera> cams;
-  for (double az : azimuths) cams.push_back(sds::Camera{elevation, az, 3.0, 40.0, kSize, kSize});
-  return sds::CameraBatch(cams);
+sds::CameraBatch cameras(std::vector<double> azimuths) {
+  return sds::test::orbit_cameras(azimuths);
 }
 
 sds::Conditioning cond(const sds::CameraBatch& cams, const std::string& prompt) {

@@ -1,5 +1,7 @@
 #include "testing.h"
 
+#include "objective_fixture.h"
+
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/optim/adam.h>
 
@@ -13,18 +15,13 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-constexpr int64_t kSize = 8;
+constexpr int64_t kSize = sds::test::kObjectiveImageSize;
 const char* const kPrompt = "a small robot";
 
-std::shared_ptr<sds::ExactPrior> exact_prior() {
-  static auto prior = std::make_shared<sds::ExactPrior>(sds::Scene::builtin());
-  return prior;
-}
+std::shared_ptr<sds::ExactPrior> exact_prior() { return sds::test::builtin_exact_prior(); }
 
 sds::CameraBatch cameras(std::vector<double> azimuths) {
-  std::vector<sds::Camera> cams;
-  for (double az : azimuths) cams.push_back(sds::Camera{10.0, az, 3.0, 40.0, kSize, kSize});
-  return sds::CameraBatch(cams);
+  return sds::test::orbit_cameras(azimuths);
 }
 
 std::unique_ptr<sds::Vsd> build(const std::string& json) {

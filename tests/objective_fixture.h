@@ -1,0 +1,30 @@
+#pragma once
+// What the objective tests share: one built-in exact prior and small cameras around it.
+
+#include <memory>
+#include <vector>
+
+#include "sds/camera/camera.h"
+#include "sds/diffusion/exact_prior.h"
+
+namespace sds::test {
+
+/// Image size of the objective tests: small enough for exact scores through autograd.
+constexpr int64_t kObjectiveImageSize = 8;
+
+/// The built-in scene's exact prior, built once per test program.
+inline std::shared_ptr<ExactPrior> builtin_exact_prior() {
+  static auto prior = std::make_shared<ExactPrior>(Scene::builtin());
+  return prior;
+}
+
+/// Cameras at radius 3 and the exact prior's field of view, one per azimuth.
+inline CameraBatch orbit_cameras(const std::vector<double>& azimuths, double elevation = 10.0) {
+  std::vector<Camera> cams;
+  for (double az : azimuths) {
+    cams.push_back(Camera{elevation, az, 3.0, 40.0, kObjectiveImageSize, kObjectiveImageSize});
+  }
+  return CameraBatch(cams);
+}
+
+}  // namespace sds::test
