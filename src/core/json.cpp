@@ -79,6 +79,12 @@ bool ConfigReader::has(const std::string& key) {
   return object_.contains(key);
 }
 
+std::vector<std::string> ConfigReader::keys() const {
+  std::vector<std::string> out;
+  for (const auto& item : object_.items()) out.push_back(item.key());
+  return out;
+}
+
 void ConfigReader::finish() const {
   std::vector<std::string> unknown;
   for (const auto& item : object_.items()) {

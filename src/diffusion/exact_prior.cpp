@@ -142,7 +142,7 @@ ExactPrior::Selection ExactPrior::select(const ExactPriorComponents& comps,
 
 at::Tensor ExactPrior::logits(const ExactPriorComponents& comps, const Selection& sel,
                               const at::Tensor& x_flat, double a) const {
-  const double v = a * options_.sigma * options_.sigma + (1 - a);
+  const double v = noisy_variance(a);
   at::Tensor mu = comps.mu.index_select(0, sel.index);
   // ||x - sqrt(a) mu||^2 = ||x||^2 - 2 sqrt(a) <x, mu> + a ||mu||^2, one matrix product.
   at::Tensor dist = x_flat.pow(2).sum() - 2 * std::sqrt(a) * mu.matmul(x_flat) +
@@ -195,7 +195,7 @@ at::Tensor ExactPrior::posterior_mean(const at::Tensor& x_t, const at::Tensor& t
   std::vector<at::Tensor> out;
   for (int64_t b = 0; b < x_t.size(0); ++b) {
     Element e = element(comps, x_t.detach(), t, cond, b);
-    const double a = e.alpha_bar, v = a * s2 + (1 - a);
+    const double a = e.alpha_bar, v = noisy_variance(a);
     at::Tensor m = at::softmax(e.logits, 0).matmul(comps.mu.index_select(0, e.index));
     // Each component's posterior mean is mu_k + (s^2 sqrt(a) / v)(x - sqrt(a) mu_k).
     out.push_back(m + (s2 * std::sqrt(a) / v) * (e.x - std::sqrt(a) * m));
@@ -214,11 +214,10 @@ at::Tensor ExactPrior::log_density(const at::Tensor& x_t, const at::Tensor& t,
                                    const Conditioning& cond) {
   check_inputs(x_t, t, cond);
   const auto& comps = components(x_t.size(2), x_t.size(3));
-  const double s2 = options_.sigma * options_.sigma;
   std::vector<at::Tensor> out;
   for (int64_t b = 0; b < x_t.size(0); ++b) {
     Element e = element(comps, x_t, t, cond, b);
-    const double v = e.alpha_bar * s2 + (1 - e.alpha_bar);
+    const double v = noisy_variance(e.alpha_bar);
     const double d = static_cast<double>(e.x.numel());
     out.push_back(at::logsumexp(e.logits, 0) - 0.5 * d * std::log(2 * std::numbers::pi * v));
   }

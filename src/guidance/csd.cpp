@@ -47,13 +47,12 @@ Csd::Csd(std::shared_ptr<Prior> prior, std::string prompt, CsdOptions options,
 }
 
 std::unique_ptr<Guidance> Csd::from_config(ConfigReader& c, const BuildContext& context) {
-  // A preset supplies defaults; keys given next to it override them.
-  Json merged = c.has("preset") ? csd_preset(c.raw("preset").get<std::string>()) : Json::object();
-  for (const auto& key : {"text", "negative", "null", "noise", "negative_prompt", "perp_neg",
-                          "perp_neg_scale", "weighting", "timesteps", "grad_normalize",
-                          "grad_clip", "view_dependent_prompting", "time_prioritized_lr",
-                          "weight"}) {
-    if (c.has(key)) merged[key] = c.raw(key);
+  // A preset supplies defaults; keys given next to it override them. The merged object is read
+  // (and its unknown keys rejected) by its own reader.
+  const std::string preset = c.get<std::string>("preset", "");
+  Json merged = preset.empty() ? Json::object() : csd_preset(preset);
+  for (const auto& key : c.keys()) {
+    if (key != "type" && key != "preset") merged[key] = c.raw(key);
   }
   ConfigReader m(merged, c.where());
   CsdOptions o;

@@ -2,8 +2,6 @@
 
 #include "sds/guidance/distillation.h"
 
-#include <cmath>
-
 #include "sds/core/checks.h"
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
@@ -64,6 +62,15 @@ Conditioning DistillationGuidance::conditioning(const CameraBatch& cameras,
   return cond;
 }
 
+at::Tensor DistillationGuidance::guided_eps(const at::Tensor& z_t, const at::Tensor& t,
+                                            const Conditioning& cond,
+                                            const Conditioning& baseline, double scale,
+                                            CfgConvention convention) {
+  at::Tensor eps = prior_->predict_noise(z_t, t, cond);
+  if (!cfg_needs_unconditional(scale, convention)) return eps;
+  return apply_cfg(eps, prior_->predict_noise(z_t, t, baseline), scale, convention);
+}
+
 at::Tensor DistillationGuidance::weight(const at::Tensor& t, const at::Tensor& like) const {
   return (*weighting_)(prior_->schedule().broadcast_alpha_bar(t, like));
 }
@@ -118,14 +125,10 @@ GuidanceOutput DistillationGuidance::compute(const GuidanceInput& in) {
   out.metrics["t"] = s.t.to(at::kDouble).mean().item<double>();
   if (options_.time_prioritized_lr) {
     const auto& schedule = prior_->schedule();
-    auto w_d = [&](int64_t t) {
-      const double a = schedule.alpha_bar(t);
-      return std::sqrt((1 - a) / a);
-    };
-    double mean_w = 0.0;
-    for (int64_t b = 0; b < s.t.size(0); ++b) mean_w += w_d(s.t[b].item<int64_t>());
-    mean_w /= static_cast<double>(s.t.size(0));
-    out.lr_scale = mean_w / w_d(timesteps_->range(0, in.total_steps)[1]);
+    const NoiseToSignalWeighting w_d;
+    const int64_t t_max = timesteps_->range(0, in.total_steps)[1];
+    out.lr_scale = w_d(schedule.alpha_bar(s.t)).mean().item<double>() /
+                   w_d(schedule.alpha_bar(at::full({1}, t_max, at::kLong)))[0].item<double>();
     out.metrics["lr_scale"] = out.lr_scale;
   }
   add_losses(s, out);

@@ -50,6 +50,8 @@ at::Tensor Ism::draw_noise(const at::Tensor& z, at::Generator& g) const {
 
 at::Tensor Ism::ddim_step(const NoiseSchedule& schedule, const at::Tensor& x,
                           const at::Tensor& eps, int64_t from, int64_t to) {
+  // Scalar coefficients in double precision (the schedule's tensor helpers would round alpha_bar
+  // to the image dtype first).
   const double a_from = schedule.alpha_bar(from), a_to = schedule.alpha_bar(to);
   at::Tensor x0 = (x - std::sqrt(1 - a_from) * eps) / std::sqrt(a_from);
   return std::sqrt(a_to) * x0 + std::sqrt(1 - a_to) * eps;
@@ -85,14 +87,11 @@ at::Tensor Ism::raw_gradient(const DistillationStep& s) {
     eps_s_all.push_back(eps_s);
   }
   at::Tensor x_t = at::cat(x_t_all), eps_s = at::cat(eps_s_all);
-  at::Tensor eps = prior_->predict_noise(x_t, s.t, cond);
-  if (options_.guidance_scale != 1.0) {
-    at::Tensor eps_neg = prior_->predict_noise(
-        x_t, s.t,
-        options_.negative_prompt.empty() ? cond.unconditional()
-                                         : conditioning(cameras, options_.negative_prompt));
-    eps = eps_neg + options_.guidance_scale * (eps - eps_neg);
-  }
+  const Conditioning negative = options_.negative_prompt.empty()
+                                   ? cond.unconditional()
+                                   : conditioning(cameras, options_.negative_prompt);
+  at::Tensor eps = guided_eps(x_t, s.t, cond, negative, options_.guidance_scale,
+                              CfgConvention::Diffusers);
   return weight(s.t, s.z) * (eps - eps_s);
 }
 

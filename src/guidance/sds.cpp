@@ -35,11 +35,7 @@ at::Tensor Sds::raw_gradient(const DistillationStep& s) {
         perp_neg_terms(*prior_, prompt_, z_t, s.t, cameras, eps_u, *options_.perp_neg);
     eps = eps_u + options_.guidance_scale * (terms.positive + terms.negatives);
   } else {
-    eps = prior_->predict_noise(z_t, s.t, cond);
-    if (cfg_needs_unconditional(options_.guidance_scale, options_.cfg)) {
-      at::Tensor eps_u = prior_->predict_noise(z_t, s.t, cond.unconditional());
-      eps = apply_cfg(eps, eps_u, options_.guidance_scale, options_.cfg);
-    }
+    eps = guided_eps(z_t, s.t, cond, cond.unconditional(), options_.guidance_scale, options_.cfg);
   }
   return weight(s.t, s.z) * (eps - s.noise);
 }

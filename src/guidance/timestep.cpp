@@ -6,6 +6,7 @@
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
 #include "sds/diffusion/schedule.h"
+#include "sds/guidance/weighting.h"
 
 namespace sds {
 
@@ -59,7 +60,6 @@ std::array<int64_t, 2> UniformTimestep::range(int64_t, int64_t) const {
 // ---- annealed ----
 
 AnnealedTimestep::AnnealedTimestep(Options o) : options_(std::move(o)) {
-  check_bounds(options_.min_step.min(), options_.max_step.max(), "annealed timestep schedule");
   check_bounds(options_.min_step.start_value(), options_.max_step.start_value(),
                "annealed timestep schedule (start)");
   check_bounds(options_.min_step.end_value(), options_.max_step.end_value(),
@@ -174,16 +174,16 @@ DreamTimeTimestep::DreamTimeTimestep(Options o) : options_(std::move(o)) {
             "dreamtime timestep schedule: expected base \"ddpm\" or \"uniform\", got \"{}\"",
             options_.base);
   const NoiseSchedule schedule = NoiseSchedule::scaled_linear();
+  const at::Tensor w_d = NoiseToSignalWeighting()(schedule.alphas_cumprod());
   double total = 0.0;
   for (int64_t t = options_.min_step; t <= options_.max_step; ++t) {
     const double td = static_cast<double>(t);
     double w_p = 1.0;
     if (td > options_.m1) w_p = std::exp(-std::pow(td - options_.m1, 2) / (2 * options_.s1 * options_.s1));
     if (td < options_.m2) w_p = std::exp(-std::pow(td - options_.m2, 2) / (2 * options_.s2 * options_.s2));
-    const double a = schedule.alpha_bar(t);
-    const double w_d = options_.base == "ddpm" ? std::sqrt((1 - a) / a) : 1.0;
-    prior_.push_back(w_d * w_p);
-    total += w_d * w_p;
+    const double w = (options_.base == "ddpm" ? w_d[t].item<double>() : 1.0) * w_p;
+    prior_.push_back(w);
+    total += w;
   }
   for (double& p : prior_) p /= total;
   double acc = 0.0;

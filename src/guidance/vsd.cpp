@@ -55,11 +55,8 @@ at::Tensor Vsd::raw_gradient(const DistillationStep& s) {
   const CameraBatch& cameras = *s.cameras;
   at::Tensor z_t = prior_->schedule().add_noise(s.z, s.noise, s.t);
   Conditioning cond = conditioning(cameras);
-  at::Tensor eps_pre = prior_->predict_noise(z_t, s.t, cond);
-  if (cfg_needs_unconditional(options_.guidance_scale, options_.cfg)) {
-    eps_pre = apply_cfg(eps_pre, prior_->predict_noise(z_t, s.t, cond.unconditional()),
-                        options_.guidance_scale, options_.cfg);
-  }
+  at::Tensor eps_pre =
+      guided_eps(z_t, s.t, cond, cond.unconditional(), options_.guidance_scale, options_.cfg);
   Conditioning particle_cond = conditioning(cameras, prompt_);
   at::Tensor eps_phi = particle_->predict_noise(z_t, s.t, particle_cond);
   if (options_.particle_guidance_scale != 1.0) {

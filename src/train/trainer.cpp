@@ -21,6 +21,18 @@ constexpr uint64_t kStepStream = 0x5354455055ULL;  // one random stream per trai
 
 bool all_finite(const at::Tensor& t) { return !t.defined() || at::isfinite(t).all().item<bool>(); }
 
+// Every tensor a checkpoint holds besides the optimiser, under its archive name
+// ("representation.<name>", "guidance.<name>").
+std::vector<std::pair<std::string, at::Tensor>> checkpoint_tensors(Representation& representation,
+                                                                   Guidance& guidance) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (auto& [name, tensor] : representation.named_tensors()) {
+    out.emplace_back("representation." + name, tensor);
+  }
+  for (auto& [name, tensor] : guidance.named_tensors()) out.emplace_back("guidance." + name, tensor);
+  return out;
+}
+
 }  // namespace
 
 Trainer::Trainer(std::shared_ptr<Representation> representation,
@@ -123,11 +135,8 @@ std::filesystem::path Trainer::checkpoint_path() const {
 
 void Trainer::save_checkpoint(const std::filesystem::path& path) const {
   torch::serialize::OutputArchive archive;
-  for (auto& [name, tensor] : representation_->named_tensors()) {
-    archive.write("representation." + name, tensor.detach());
-  }
-  for (auto& [name, tensor] : guidance_->named_tensors()) {
-    archive.write("guidance." + name, tensor.detach());
+  for (auto& [key, tensor] : checkpoint_tensors(*representation_, *guidance_)) {
+    archive.write(key, tensor.detach());
   }
   torch::serialize::OutputArchive optimizer_archive;
   optimizer_->save(optimizer_archive);
@@ -148,22 +157,14 @@ void Trainer::load_checkpoint(const std::filesystem::path& path) {
     fail("{}: not a readable sds checkpoint: {}", path.string(), e.what_without_backtrace());
   }
   at::NoGradGuard no_grad;
-  for (auto& [name, tensor] : representation_->named_tensors()) {
+  for (auto& [key, tensor] : checkpoint_tensors(*representation_, *guidance_)) {
     at::Tensor stored;
-    SDS_CHECK(archive.try_read("representation." + name, stored),
-              "{}: checkpoint has no tensor \"{}\" (written for another representation?)",
-              path.string(), name);
+    SDS_CHECK(archive.try_read(key, stored),
+              "{}: checkpoint has no tensor \"{}\" (written for another {}?)", path.string(), key,
+              key.substr(0, key.find('.')));
     SDS_CHECK(stored.sizes() == tensor.sizes(),
-              "{}: tensor \"{}\" has shape {} in the checkpoint, expected {}", path.string(), name,
+              "{}: tensor \"{}\" has shape {} in the checkpoint, expected {}", path.string(), key,
               shape_string(stored.sizes()), shape_string(tensor.sizes()));
-    tensor.copy_(stored);
-  }
-  for (auto& [name, tensor] : guidance_->named_tensors()) {
-    at::Tensor stored;
-    SDS_CHECK(archive.try_read("guidance." + name, stored) && stored.sizes() == tensor.sizes(),
-              "{}: checkpoint has no guidance tensor \"{}\" of shape {} (written for another "
-              "guidance?)",
-              path.string(), name, shape_string(tensor.sizes()));
     tensor.copy_(stored);
   }
   torch::serialize::InputArchive optimizer_archive;

@@ -54,6 +54,9 @@ class ConfigReader {
   /// Whether `key` is present; marks it as known.
   bool has(const std::string& key);
 
+  /// Every key of the object, read or not.
+  std::vector<std::string> keys() const;
+
   /// Throws sds::Error when the object has keys that were never read, listing the valid ones.
   void finish() const;
 

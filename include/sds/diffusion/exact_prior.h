@@ -98,6 +98,10 @@ class ExactPrior : public Prior {
   };
   Element element(const ExactPriorComponents& comps, const at::Tensor& x_t, const at::Tensor& t,
                   const Conditioning& conditioning, int64_t b) const;
+  /// v = a s^2 + (1 - a), the variance of each component at noise level alpha_bar = a.
+  double noisy_variance(double a) const {
+    return a * options_.sigma * options_.sigma + (1 - a);
+  }
   void check_inputs(const at::Tensor& x_t, const at::Tensor& t,
                     const Conditioning& conditioning) const;
 

@@ -82,6 +82,10 @@ class DistillationGuidance : public Guidance {
   Conditioning conditioning(const CameraBatch& cameras) const;
   /// The same cameras with `prompt` for every element.
   static Conditioning conditioning(const CameraBatch& cameras, const std::string& prompt);
+  /// The prior's guided prediction: eps(z_t; cond) combined by `apply_cfg` with eps(z_t; baseline)
+  /// (the null or a negative prompt); the baseline pass is skipped where the scale ignores it.
+  at::Tensor guided_eps(const at::Tensor& z_t, const at::Tensor& t, const Conditioning& cond,
+                        const Conditioning& baseline, double scale, CfgConvention convention);
   /// w(t) shaped to broadcast against `like` `[B, ...]`.
   at::Tensor weight(const at::Tensor& t, const at::Tensor& like) const;
   /// Draws the forward-process noise for z; N(0, I) by default.
