@@ -24,6 +24,9 @@ OrbitSampler::OrbitSampler(OrbitSamplerOptions options) : options_(options) {
   check_range(options_.fovy_deg, "fovy_deg", 1e-3, 179);
   SDS_CHECK(options_.batch_size >= 1, "camera_sampler.batch_size: expected >= 1, got {}",
             options_.batch_size);
+  SDS_CHECK(options_.views_per_group >= 1 && options_.batch_size % options_.views_per_group == 0,
+            "camera_sampler: expected views_per_group >= 1 dividing batch_size {}, got {}",
+            options_.batch_size, options_.views_per_group);
   SDS_CHECK(options_.height >= 1 && options_.width >= 1,
             "camera_sampler: expected a positive image size, got {} x {}", options_.height,
             options_.width);
@@ -39,26 +42,32 @@ std::unique_ptr<CameraSampler> OrbitSampler::from_config(ConfigReader& c, const 
   o.width = c.get("width", o.width);
   o.batch_size = c.get("batch_size", o.batch_size);
   o.batch_uniform_azimuth = c.get("batch_uniform_azimuth", o.batch_uniform_azimuth);
+  o.views_per_group = c.get("views_per_group", o.views_per_group);
   return std::make_unique<OrbitSampler>(o);
 }
 
 CameraBatch OrbitSampler::sample(int64_t /*step*/, at::Generator& generator) const {
   const int64_t b = options_.batch_size;
-  at::Tensor u = at::rand({b, 4}, generator, at::kDouble);
+  const int64_t n = options_.views_per_group;
+  const int64_t groups = b / n;
+  // One draw per group; with groups of one this is one draw per camera.
+  at::Tensor u = at::rand({groups, 4}, generator, at::kDouble);
   auto acc = u.accessor<double, 2>();
   std::vector<Camera> cameras;
-  for (int64_t i = 0; i < b; ++i) {
-    Camera c;
-    c.elevation_deg = lerp(options_.elevation_deg, acc[i][0]);
+  for (int64_t g = 0; g < groups; ++g) {
     const double ua = options_.batch_uniform_azimuth
-                          ? (acc[i][1] + static_cast<double>(i)) / static_cast<double>(b)
-                          : acc[i][1];
-    c.azimuth_deg = lerp(options_.azimuth_deg, ua);
-    c.radius = lerp(options_.radius, acc[i][2]);
-    c.fovy_deg = lerp(options_.fovy_deg, acc[i][3]);
-    c.height = options_.height;
-    c.width = options_.width;
-    cameras.push_back(c);
+                          ? (acc[g][1] + static_cast<double>(g)) / static_cast<double>(groups)
+                          : acc[g][1];
+    for (int64_t j = 0; j < n; ++j) {
+      Camera c;
+      c.elevation_deg = lerp(options_.elevation_deg, acc[g][0]);
+      c.azimuth_deg = lerp(options_.azimuth_deg, (ua + static_cast<double>(j)) / static_cast<double>(n));
+      c.radius = lerp(options_.radius, acc[g][2]);
+      c.fovy_deg = lerp(options_.fovy_deg, acc[g][3]);
+      c.height = options_.height;
+      c.width = options_.width;
+      cameras.push_back(c);
+    }
   }
   return CameraBatch(std::move(cameras));
 }

@@ -21,8 +21,22 @@ ExactPrior::ExactPrior(Scene scene, ExactPriorOptions options)
       schedule_(NoiseSchedule::scaled_linear()) {
   const auto& o = options_;
   SDS_CHECK(o.sigma > 0 && o.sigma < 1, "exact prior: expected 0 < sigma < 1, got {}", o.sigma);
-  SDS_CHECK(o.conditioning == "camera" || o.conditioning == "text",
-            "exact prior: expected conditioning \"camera\" or \"text\", got \"{}\"", o.conditioning);
+  SDS_CHECK(o.conditioning == "camera" || o.conditioning == "text" ||
+                o.conditioning == "multiview" || o.conditioning == "reference",
+            "exact prior: expected conditioning \"camera\", \"text\", \"multiview\" or "
+            "\"reference\", got \"{}\"",
+            o.conditioning);
+  SDS_CHECK(o.views_per_group >= 1, "exact prior: expected views_per_group >= 1, got {}",
+            o.views_per_group);
+  if (o.conditioning == "multiview") {
+    const double steps = 360.0 / o.grid_azimuth_step_deg;
+    const double per_view = steps / static_cast<double>(o.views_per_group);
+    SDS_CHECK(std::abs(steps - std::round(steps)) < 1e-9 &&
+                  std::abs(per_view - std::round(per_view)) < 1e-9,
+              "exact prior: multi-view groups of {} views need 360 / {} degrees to be a multiple "
+              "of the grid azimuth step {}",
+              o.views_per_group, o.views_per_group, o.grid_azimuth_step_deg);
+  }
   SDS_CHECK(o.camera_kernel == "von_mises" || o.camera_kernel == "window",
             "exact prior: expected camera_kernel \"von_mises\" or \"window\", got \"{}\"",
             o.camera_kernel);
@@ -36,6 +50,7 @@ std::unique_ptr<Prior> ExactPrior::from_config(ConfigReader& c, const BuildConte
   ExactPriorOptions o;
   o.sigma = c.get("sigma", o.sigma);
   o.conditioning = c.get("conditioning", o.conditioning);
+  o.views_per_group = c.get("views_per_group", o.views_per_group);
   o.camera_kernel = c.get("camera_kernel", o.camera_kernel);
   o.kappa = c.get("kappa", o.kappa);
   o.window_deg = c.get("window_deg", o.window_deg);
@@ -95,11 +110,25 @@ const ExactPriorComponents& ExactPrior::components(int64_t height, int64_t width
   comps.mu = at::cat(mus).contiguous();
   comps.mu_sq_norm = comps.mu.pow(2).sum(1);
   comps.directions = at::stack(dirs);
+  if (multiview()) comps.tuples = build_tuples(comps);
   return cache_.emplace(key, std::move(comps)).first->second;
+}
+
+at::Tensor ExactPrior::camera_log_weights(const at::Tensor& cos_angle,
+                                          const std::string& what) const {
+  if (options_.camera_kernel == "von_mises") return options_.kappa * cos_angle;
+  const double cos_window = std::cos(options_.window_deg * std::numbers::pi / 180.0);
+  at::Tensor log_w = at::where(cos_angle >= cos_window - 1e-12, 0.0,
+                               -std::numeric_limits<double>::infinity());
+  SDS_CHECK(at::isfinite(log_w).any().item<bool>(),
+            "exact prior: no component within the {} degree window of {}", options_.window_deg,
+            what);
+  return log_w;
 }
 
 ExactPrior::Selection ExactPrior::select(const ExactPriorComponents& comps,
                                          const Conditioning& cond, int64_t b) const {
+  if (options_.conditioning == "reference") return select_reference(comps, cond, b);
   const std::string& prompt = cond.prompt(b);
   auto [concept_index, sector] = parse_prompt(prompt);
   std::vector<int64_t> index;
@@ -124,17 +153,9 @@ ExactPrior::Selection ExactPrior::select(const ExactPriorComponents& comps,
               "(set Conditioning::cameras or use conditioning \"text\")");
     const Camera& cam = (*cond.cameras)[b];
     at::Tensor cos_angle = comps.directions.index_select(0, sel.index).matmul(cam.direction());
-    if (options_.camera_kernel == "von_mises") {
-      log_w = options_.kappa * cos_angle;
-    } else {
-      const double cos_window = std::cos(options_.window_deg * std::numbers::pi / 180.0);
-      log_w = at::where(cos_angle >= cos_window - 1e-12, 0.0,
-                        -std::numeric_limits<double>::infinity());
-      SDS_CHECK(at::isfinite(log_w).any().item<bool>(),
-                "exact prior: no component within the {} degree window of the camera at "
-                "elevation {}, azimuth {}",
-                options_.window_deg, cam.elevation_deg, cam.azimuth_deg);
-    }
+    log_w = camera_log_weights(
+        cos_angle, fmt::format("the camera at elevation {}, azimuth {}", cam.elevation_deg,
+                               cam.azimuth_deg));
   }
   sel.log_pi = log_w - at::logsumexp(log_w, 0);
   return sel;
@@ -159,7 +180,12 @@ void ExactPrior::check_inputs(const at::Tensor& x_t, const at::Tensor& t,
   const auto n = static_cast<int64_t>(cond.prompts.size());
   SDS_CHECK(n == 1 || n == x_t.size(0),
             "exact prior: expected 1 or {} prompts (one per image), got {}", x_t.size(0), n);
-  if (cond.cameras && options_.conditioning == "camera") {
+  if (multiview()) {
+    SDS_CHECK(x_t.size(0) % options_.views_per_group == 0,
+              "exact prior: multi-view conditioning denoises groups of {} views; got a batch of {}",
+              options_.views_per_group, x_t.size(0));
+  }
+  if (cond.cameras && options_.conditioning != "text") {
     SDS_CHECK(cond.cameras->size() == x_t.size(0),
               "exact prior: expected {} cameras (one per image), got {}", x_t.size(0),
               cond.cameras->size());
@@ -183,7 +209,13 @@ std::pair<at::Tensor, at::Tensor> ExactPrior::responsibilities(const at::Tensor&
                                                                const Conditioning& cond,
                                                                int64_t b) {
   check_inputs(x_t, t, cond);
-  Element e = element(components(x_t.size(2), x_t.size(3)), x_t.detach(), t, cond, b);
+  const auto& comps = components(x_t.size(2), x_t.size(3));
+  if (multiview()) {
+    const int64_t n = options_.views_per_group;
+    GroupElement e = group_element(comps, x_t.detach(), t, cond, b / n);
+    return {at::softmax(e.logits, 0), e.tuples.select(1, b % n).contiguous()};
+  }
+  Element e = element(comps, x_t.detach(), t, cond, b);
   return {at::softmax(e.logits, 0), e.index};
 }
 
@@ -193,6 +225,12 @@ at::Tensor ExactPrior::posterior_mean(const at::Tensor& x_t, const at::Tensor& t
   const auto& comps = components(x_t.size(2), x_t.size(3));
   const double s2 = options_.sigma * options_.sigma;
   std::vector<at::Tensor> out;
+  if (multiview()) {
+    for (int64_t g = 0; g < x_t.size(0) / options_.views_per_group; ++g) {
+      out.push_back(group_posterior_mean(comps, group_element(comps, x_t.detach(), t, cond, g)));
+    }
+    return at::cat(out).view(x_t.sizes()).to(x_t.device(), x_t.scalar_type());
+  }
   for (int64_t b = 0; b < x_t.size(0); ++b) {
     Element e = element(comps, x_t.detach(), t, cond, b);
     const double a = e.alpha_bar, v = noisy_variance(a);
@@ -215,6 +253,15 @@ at::Tensor ExactPrior::log_density(const at::Tensor& x_t, const at::Tensor& t,
   check_inputs(x_t, t, cond);
   const auto& comps = components(x_t.size(2), x_t.size(3));
   std::vector<at::Tensor> out;
+  if (multiview()) {
+    for (int64_t g = 0; g < x_t.size(0) / options_.views_per_group; ++g) {
+      GroupElement e = group_element(comps, x_t, t, cond, g);
+      const double v = noisy_variance(e.alpha_bar);
+      const double d = static_cast<double>(e.x.numel());
+      out.push_back(at::logsumexp(e.logits, 0) - 0.5 * d * std::log(2 * std::numbers::pi * v));
+    }
+    return at::stack(out);
+  }
   for (int64_t b = 0; b < x_t.size(0); ++b) {
     Element e = element(comps, x_t, t, cond, b);
     const double v = noisy_variance(e.alpha_bar);

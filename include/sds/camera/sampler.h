@@ -37,6 +37,10 @@ struct OrbitSamplerOptions {
   /// Stratify azimuths over the batch ((u + i) / B of the range), as threestudio's
   /// batch_uniform_azimuth, so each step sees all sides.
   bool batch_uniform_azimuth = true;
+  /// MVDream's groups: consecutive views_per_group cameras share elevation, radius and fov, and
+  /// their azimuths are (u + j) / N of the range apart (90 degrees for N = 4 over 360). The
+  /// batch size must be a multiple of it.
+  int64_t views_per_group = 1;
 };
 
 /// Cameras on a sphere around the origin with elevation, azimuth, radius and fov drawn uniformly

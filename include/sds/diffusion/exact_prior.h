@@ -19,8 +19,14 @@ namespace sds {
 struct ExactPriorOptions {
   double sigma = 0.01;  ///< s, the standard deviation of each mixture component (pixels in [-1, 1])
   /// "camera": component weights get a kernel on the camera angle (MVDream / Zero123-like);
-  /// "text": the prompt alone selects components (Stable Diffusion-like).
+  /// "text": the prompt alone selects components (Stable Diffusion-like);
+  /// "multiview": the batch is groups of `views_per_group` images whose components are tuples of
+  /// grid views 360 / N degrees apart, denoised jointly (MVDream);
+  /// "reference": the concept and its pose are identified from a reference image, and each image
+  /// is conditioned on its camera relative to the reference camera (Zero123 / Magic123).
   std::string conditioning = "camera";
+  /// Views per multi-view group (MVDream's 4); 360 / N must be a multiple of the grid step.
+  int64_t views_per_group = 4;
   /// "von_mises": log pi_k = kappa cos(angle); "window": components within `window_deg` only.
   std::string camera_kernel = "von_mises";
   double kappa = 1000.0;     ///< 10 degrees away weighs about e^-15
@@ -41,6 +47,9 @@ struct ExactPriorComponents {
   at::Tensor directions;      ///< `[K, 3]` float64, unit vectors towards each component's camera
   std::vector<Camera> cameras;
   std::vector<int64_t> concept_index;  ///< which concept each component renders
+  /// Multi-view conditioning only: `[T, N]` long, the components of each tuple's views, view j
+  /// at the azimuth of view 0 plus j 360 / N degrees.
+  at::Tensor tuples;
 };
 
 /// The closed-form mixture prior over the concepts of a scene.
@@ -59,11 +68,13 @@ class ExactPrior : public Prior {
   at::Tensor posterior_mean(const at::Tensor& x_t, const at::Tensor& t,
                             const Conditioning& conditioning);
   /// log p_t(x_t) `[B]` by log-sum-exp over the components, differentiable in x_t (for tests of
-  /// the score identity; the denoiser itself does not use it).
+  /// the score identity; the denoiser itself does not use it). Multi-view conditioning gives one
+  /// joint value per group, `[B / N]`.
   at::Tensor log_density(const at::Tensor& x_t, const at::Tensor& t,
                          const Conditioning& conditioning);
   /// The responsibilities r_k of the components selected for batch element `b` `[K_b]` and
-  /// their global indices into `components(H, W)`.
+  /// their global indices into `components(H, W)`. Multi-view conditioning: the responsibilities
+  /// of the tuples of b's group and, for each, the component that is b's view.
   std::pair<at::Tensor, at::Tensor> responsibilities(const at::Tensor& x_t, const at::Tensor& t,
                                                      const Conditioning& conditioning, int64_t b);
 
@@ -86,6 +97,11 @@ class ExactPrior : public Prior {
   };
   Selection select(const ExactPriorComponents& comps, const Conditioning& conditioning,
                    int64_t b) const;
+  /// Reference conditioning's selection (exact_prior_reference.cpp).
+  Selection select_reference(const ExactPriorComponents& comps, const Conditioning& conditioning,
+                             int64_t b) const;
+  /// log pi of the camera kernel for cos(angle) `[K]`; `what` names the camera in errors.
+  at::Tensor camera_log_weights(const at::Tensor& cos_angle, const std::string& what) const;
   /// Logits `[K_b]` (log pi_k plus the Gaussian log-likelihood up to a constant) of element b.
   at::Tensor logits(const ExactPriorComponents& comps, const Selection& sel,
                     const at::Tensor& x_flat, double alpha_bar) const;
@@ -98,6 +114,22 @@ class ExactPrior : public Prior {
   };
   Element element(const ExactPriorComponents& comps, const at::Tensor& x_t, const at::Tensor& t,
                   const Conditioning& conditioning, int64_t b) const;
+  /// One multi-view group's views `x` `[N, D]`, alpha_bar, selected tuples `[T_g, N]` and joint
+  /// logits `[T_g]` (exact_prior_multiview.cpp).
+  struct GroupElement {
+    at::Tensor x;
+    double alpha_bar = 0.0;
+    at::Tensor tuples;
+    at::Tensor logits;
+  };
+  GroupElement group_element(const ExactPriorComponents& comps, const at::Tensor& x_t,
+                             const at::Tensor& t, const Conditioning& conditioning,
+                             int64_t group) const;
+  /// E[x0 | x_t] of every view of a group `[N, D]`, from the shared tuple responsibilities.
+  at::Tensor group_posterior_mean(const ExactPriorComponents& comps, const GroupElement& e) const;
+  /// The `[T, N]` tuples of `comps` (built after the grid components).
+  at::Tensor build_tuples(const ExactPriorComponents& comps) const;
+  bool multiview() const { return options_.conditioning == "multiview"; }
   /// v = a s^2 + (1 - a), the variance of each component at noise level alpha_bar = a.
   double noisy_variance(double a) const {
     return a * options_.sigma * options_.sigma + (1 - a);

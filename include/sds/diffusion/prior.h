@@ -12,6 +12,13 @@
 
 namespace sds {
 
+/// A known view of the object: Zero123 / Magic123 condition on it and on each camera relative
+/// to its camera.
+struct ReferenceView {
+  at::Tensor rgb;  ///< `[3, H, W]` in [0, 1], composited over the background
+  Camera camera;
+};
+
 /// Everything a prior may condition on, for a batch of B noisy images. A prior that cannot use a
 /// field that is set says so with sds::Error.
 struct Conditioning {
@@ -24,6 +31,8 @@ struct Conditioning {
   /// model is trained with camera dropout so that it can be evaluated without a camera). Undefined
   /// = none. Priors without a camera embedding ignore it.
   at::Tensor drop_camera{};
+  /// The reference view (reference-image priors); priors without one ignore it.
+  std::optional<ReferenceView> reference{};
 
   /// The prompt of batch element `b`.
   const std::string& prompt(int64_t b) const;

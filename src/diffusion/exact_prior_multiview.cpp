@@ -1,0 +1,108 @@
+// Multi-view conditioning of the exact prior (MVDream): x0 is a group of N views 360 / N degrees
+// apart, and each mixture component is a tuple of N grid views of one concept at one elevation,
+// N(x0; [mu_k1 .. mu_kN], s^2 I). The views of a group therefore share one set of
+// responsibilities and are denoised consistently.
+
+#include <cmath>
+
+#include "sds/core/error.h"
+#include "sds/diffusion/exact_prior.h"
+
+namespace sds {
+
+at::Tensor ExactPrior::build_tuples(const ExactPriorComponents& comps) const {
+  const auto& o = options_;
+  const auto azimuths = static_cast<int64_t>(std::llround(360.0 / o.grid_azimuth_step_deg));
+  const auto elevations = static_cast<int64_t>(o.grid_elevations_deg.size());
+  const int64_t n = o.views_per_group;
+  const int64_t offset = azimuths / n;  // grid steps between neighbouring views of a tuple
+  const int64_t per_concept = azimuths * elevations;
+  SDS_CHECK(static_cast<int64_t>(comps.cameras.size()) ==
+                per_concept * static_cast<int64_t>(scene_.concepts.size()),
+            "exact prior: internal error: unexpected component grid for multi-view tuples");
+  std::vector<int64_t> index;
+  for (size_t c = 0; c < scene_.concepts.size(); ++c) {
+    for (int64_t e = 0; e < elevations; ++e) {
+      for (int64_t a = 0; a < azimuths; ++a) {
+        for (int64_t j = 0; j < n; ++j) {
+          index.push_back(static_cast<int64_t>(c) * per_concept + e * azimuths +
+                          (a + j * offset) % azimuths);
+        }
+      }
+    }
+  }
+  return at::tensor(index, at::kLong).view({-1, n});
+}
+
+ExactPrior::GroupElement ExactPrior::group_element(const ExactPriorComponents& comps,
+                                                   const at::Tensor& x_t, const at::Tensor& t,
+                                                   const Conditioning& cond, int64_t g) const {
+  const int64_t n = options_.views_per_group;
+  const int64_t first = g * n;
+  const std::string& prompt = cond.prompt(first);
+  const int64_t step = t[first].item<int64_t>();
+  for (int64_t j = 1; j < n; ++j) {
+    SDS_CHECK(cond.prompt(first + j) == prompt,
+              "exact prior: a multi-view group shares one prompt; group {} has \"{}\" and \"{}\"",
+              g, prompt, cond.prompt(first + j));
+    SDS_CHECK(t[first + j].item<int64_t>() == step,
+              "exact prior: a multi-view group shares one timestep; group {} has {} and {} (use a "
+              "timestep schedule with \"shared\": true)",
+              g, step, t[first + j].item<int64_t>());
+  }
+  auto [concept_index, sector] = parse_prompt(prompt);
+  SDS_CHECK(sector.empty(),
+            "exact prior: multi-view conditioning takes no view suffix; got \"{}\" (turn "
+            "view_dependent_prompting off)",
+            prompt);
+  SDS_CHECK(cond.cameras.has_value(),
+            "exact prior: multi-view conditioning needs the cameras of the images; got none");
+
+  GroupElement e;
+  e.x = x_t.narrow(0, first, n).to(at::kCPU, at::kDouble).reshape({n, -1});
+  e.alpha_bar = schedule_.alpha_bar(step);
+  at::Tensor tuples = comps.tuples;
+  if (concept_index >= 0) {
+    const int64_t per_concept = tuples.size(0) / static_cast<int64_t>(scene_.concepts.size());
+    tuples = tuples.narrow(0, concept_index * per_concept, per_concept);
+  }
+  e.tuples = tuples;
+
+  // Camera kernel: the mean over the group of cos(angle between view j and the tuple's view j),
+  // which is the single-view kernel when the group is a rigid rotation of the tuple.
+  at::Tensor cos_angle = at::zeros({tuples.size(0)}, at::kDouble);
+  for (int64_t j = 0; j < n; ++j) {
+    at::Tensor dirs = comps.directions.index_select(0, tuples.select(1, j));
+    cos_angle += dirs.matmul((*cond.cameras)[first + j].direction()) / static_cast<double>(n);
+  }
+  at::Tensor log_w = camera_log_weights(cos_angle, fmt::format("multi-view group {}", g));
+  at::Tensor log_pi = log_w - at::logsumexp(log_w, 0);
+
+  // Joint log-likelihood: the sum over views of -||x_j - sqrt(a) mu_kj||^2 / (2 v).
+  const double a = e.alpha_bar, v = noisy_variance(a);
+  at::Tensor dist = at::zeros({tuples.size(0)}, at::kDouble);
+  for (int64_t j = 0; j < n; ++j) {
+    at::Tensor x = e.x[j];
+    at::Tensor all = x.pow(2).sum() - 2 * std::sqrt(a) * comps.mu.matmul(x) + a * comps.mu_sq_norm;
+    dist = dist + all.index_select(0, tuples.select(1, j));
+  }
+  e.logits = log_pi - dist / (2 * v);
+  return e;
+}
+
+at::Tensor ExactPrior::group_posterior_mean(const ExactPriorComponents& comps,
+                                            const GroupElement& e) const {
+  const double s2 = options_.sigma * options_.sigma;
+  const double a = e.alpha_bar, v = noisy_variance(a);
+  at::Tensor r = at::softmax(e.logits, 0);
+  std::vector<at::Tensor> out;
+  for (int64_t j = 0; j < e.tuples.size(1); ++j) {
+    // The weight of each grid component in view j: the summed responsibility of its tuples.
+    at::Tensor w = at::zeros({comps.mu.size(0)}, at::kDouble).index_add_(0, e.tuples.select(1, j), r);
+    at::Tensor m = w.matmul(comps.mu);
+    out.push_back(m + (s2 * std::sqrt(a) / v) * (e.x[j] - std::sqrt(a) * m));
+  }
+  return at::stack(out);
+}
+
+}  // namespace sds

@@ -1,0 +1,65 @@
+// Reference-image conditioning of the exact prior (Zero123 / Magic123). A view-synthesis model
+// sees the reference image and the camera relative to the reference camera, never the object's
+// absolute pose. The exact analogue: identify the concept and the pose of the reference image as
+// its nearest component, then weight that concept's components by the camera kernel around the
+// pose reached by applying the relative camera to the identified pose. The null prompt is the
+// unconditional branch (Zero123 zeroes the image and camera embeddings): every component, equal
+// weights.
+
+#include "sds/core/checks.h"
+#include "sds/core/error.h"
+#include "sds/diffusion/exact_prior.h"
+
+namespace sds {
+
+ExactPrior::Selection ExactPrior::select_reference(const ExactPriorComponents& comps,
+                                                   const Conditioning& cond, int64_t b) const {
+  Selection sel;
+  const auto k = static_cast<int64_t>(comps.cameras.size());
+  if (cond.prompt(b).empty()) {
+    sel.index = at::arange(k, at::kLong);
+    sel.log_pi = at::full({k}, -std::log(static_cast<double>(k)), at::kDouble);
+    return sel;
+  }
+  SDS_CHECK(cond.reference.has_value(),
+            "exact prior: reference conditioning needs Conditioning::reference (the reference "
+            "image and its camera); got none");
+  SDS_CHECK(cond.cameras.has_value(),
+            "exact prior: reference conditioning needs the cameras of the images; got none");
+  const ReferenceView& ref = *cond.reference;
+  const int64_t d = comps.mu.size(1);
+  check_shape(ref.rgb, "exact prior reference image", {3, -1, -1}, "[3, H, W]");
+  SDS_CHECK(ref.rgb.numel() == d,
+            "exact prior: the reference image must have the size of the images it conditions "
+            "({} values = 3 x H x W); got {}",
+            d, shape_string(ref.rgb.sizes()));
+  check_finite(ref.rgb, "exact prior reference image");
+
+  // The reference's concept and pose: its nearest component.
+  at::Tensor y = ref.rgb.to(at::kCPU, at::kDouble).reshape({-1}) * 2 - 1;
+  at::Tensor dist = comps.mu_sq_norm - 2 * comps.mu.matmul(y);
+  const int64_t nearest = dist.argmin().item<int64_t>();
+  const int64_t concept_index = comps.concept_index[nearest];
+  const Camera& pose = comps.cameras[nearest];
+
+  // The relative camera applied to the identified pose.
+  const Camera& cam = (*cond.cameras)[b];
+  Camera target = cam;
+  target.elevation_deg = pose.elevation_deg + (cam.elevation_deg - ref.camera.elevation_deg);
+  target.azimuth_deg = pose.azimuth_deg + (cam.azimuth_deg - ref.camera.azimuth_deg);
+
+  std::vector<int64_t> index;
+  for (int64_t i = 0; i < k; ++i) {
+    if (comps.concept_index[i] == concept_index) index.push_back(i);
+  }
+  sel.index = at::tensor(index, at::kLong);
+  at::Tensor cos_angle = comps.directions.index_select(0, sel.index).matmul(target.direction());
+  at::Tensor log_w = camera_log_weights(
+      cos_angle, fmt::format("the relative camera ({} degrees elevation, {} azimuth)",
+                             cam.elevation_deg - ref.camera.elevation_deg,
+                             cam.azimuth_deg - ref.camera.azimuth_deg));
+  sel.log_pi = log_w - at::logsumexp(log_w, 0);
+  return sel;
+}
+
+}  // namespace sds
