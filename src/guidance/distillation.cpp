@@ -44,6 +44,7 @@ DistillationGuidance::CommonParts DistillationGuidance::read_common(
 Conditioning DistillationGuidance::conditioning(const CameraBatch& cameras) const {
   Conditioning cond;
   cond.cameras = cameras;
+  cond.reference = reference_;
   if (options_.view_dependent_prompting) {
     for (const auto& cam : cameras.cameras()) {
       cond.prompts.push_back(view_dependent_prompt(prompt_, cam));

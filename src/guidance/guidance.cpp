@@ -1,13 +1,19 @@
 #include "sds/guidance/guidance.h"
 
+#include "sds/core/error.h"
 #include "sds/core/registry.h"
 #include "sds/guidance/csd.h"
 #include "sds/guidance/ism.h"
+#include "sds/guidance/magic123.h"
 #include "sds/guidance/nfsd.h"
 #include "sds/guidance/sds.h"
 #include "sds/guidance/vsd.h"
 
 namespace sds {
+
+GuidanceOutput Guidance::reference_loss(const at::Tensor&, const at::Tensor&, int64_t, int64_t) {
+  fail("this guidance has no reference view");
+}
 
 at::Tensor target_loss(const at::Tensor& z, const at::Tensor& g) {
   at::Tensor target = (z - g).detach();
@@ -25,6 +31,7 @@ void register_builtins<Guidance>(Registry<Guidance>& r) {
   r.add("nfsd", &Nfsd::from_config);
   r.add("ism", &Ism::from_config);
   r.add("vsd", &Vsd::from_config);
+  r.add("magic123", &Magic123::from_config);
 }
 
 }  // namespace sds

@@ -78,6 +78,14 @@ StepInfo Trainer::step() {
 
   GuidanceInput input{render.rgb, cameras, i, options_.steps, &generator};
   GuidanceOutput out = guidance_->compute(input);
+  if (std::optional<Camera> reference = guidance_->reference_camera()) {
+    reference->height = sampler_->height();
+    reference->width = sampler_->width();
+    RenderOutput known = representation_->render(CameraBatch({*reference}), options_.render);
+    GuidanceOutput ref = guidance_->reference_loss(known.rgb, known.alpha, i, options_.steps);
+    out.loss = out.loss + ref.loss;
+    out.metrics.merge(ref.metrics);
+  }
   SDS_CHECK(all_finite(out.loss),
             "step {}: NaN or Inf in the guidance loss; the last good checkpoint is kept at {}",
             i + 1, checkpoint_path().string());

@@ -58,6 +58,9 @@ class DistillationGuidance : public Guidance {
   virtual at::Tensor raw_gradient(const DistillationStep& step) = 0;
 
   const DistillationOptions& distillation_options() const { return options_; }
+  /// Attaches a reference view to every conditioning this objective builds (the 3D prior of
+  /// Magic123 conditions on it).
+  void set_reference(std::optional<ReferenceView> reference) { reference_ = std::move(reference); }
   Prior& prior() { return *prior_; }
   const std::string& prompt() const { return prompt_; }
 
@@ -99,6 +102,7 @@ class DistillationGuidance : public Guidance {
   DistillationOptions options_;
   std::unique_ptr<TimestepSchedule> timesteps_;
   std::unique_ptr<Weighting> weighting_;
+  std::optional<ReferenceView> reference_;
 };
 
 }  // namespace sds

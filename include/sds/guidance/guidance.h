@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -54,6 +55,13 @@ class Guidance {
 
   /// The objective's own state by name (its trained parameters), for checkpoints.
   virtual std::vector<std::pair<std::string, at::Tensor>> named_tensors() { return {}; }
+
+  /// The known view that the objective supervises directly (Magic123's reference image), if any;
+  /// its image size is left to the trainer, which renders it at the sampler's size every step.
+  virtual std::optional<Camera> reference_camera() const { return std::nullopt; }
+  /// The loss of the render of `reference_camera()`: rgb `[1, 3, H, W]`, alpha `[1, 1, H, W]`.
+  virtual GuidanceOutput reference_loss(const at::Tensor& rgb, const at::Tensor& alpha,
+                                        int64_t step, int64_t total_steps);
 };
 
 /// 0.5 ||z - sg(z - g)||^2 / B: a loss whose gradient w.r.t. z `[B, ...]` is exactly g / B

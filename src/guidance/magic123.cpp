@@ -1,0 +1,143 @@
+#include "sds/guidance/magic123.h"
+
+#include "sds/core/checks.h"
+#include "sds/core/error.h"
+#include "sds/core/registry.h"
+#include "sds/diffusion/exact_prior.h"
+
+namespace sds {
+
+namespace {
+
+// Magic123's coarse stage: both priors at t in [0.2, 0.6] of T, SD at scale 100, Zero123 at 5.
+Json default_objective(double scale) {
+  return Json{{"type", "sds"},
+              {"guidance_scale", scale},
+              {"timesteps", Json{{"type", "uniform"}, {"min_step", 200}, {"max_step", 600}}}};
+}
+
+std::unique_ptr<DistillationGuidance> build_objective(ConfigReader& c, const char* key,
+                                                      const Json& fallback,
+                                                      std::shared_ptr<Prior> prior,
+                                                      const std::string& prompt) {
+  std::unique_ptr<Guidance> g = make<Guidance>(c.has(key) ? c.raw(key) : fallback,
+                                               c.where() + "." + key,
+                                               Guidance::BuildContext{std::move(prior), prompt});
+  auto* distillation = dynamic_cast<DistillationGuidance*>(g.get());
+  SDS_CHECK(distillation != nullptr,
+            "{}.{}: expected a score-distillation objective (sds, csd, nfsd, ism, vsd)",
+            c.where(), key);
+  g.release();
+  return std::unique_ptr<DistillationGuidance>(distillation);
+}
+
+void check_finite_weight(double w, const char* name) {
+  SDS_CHECK(std::isfinite(w) && w >= 0, "magic123 guidance: expected {} >= 0, got {}", name, w);
+}
+
+}  // namespace
+
+Magic123::Magic123(std::unique_ptr<DistillationGuidance> guidance_2d,
+                   std::unique_ptr<DistillationGuidance> guidance_3d, Magic123Options options)
+    : guidance_2d_(std::move(guidance_2d)), guidance_3d_(std::move(guidance_3d)),
+      options_(options) {
+  SDS_CHECK(guidance_2d_ && guidance_3d_, "magic123 guidance: expected a 2D and a 3D objective");
+  check_finite_weight(options_.lambda_2d, "lambda_2d");
+  check_finite_weight(options_.lambda_3d, "lambda_3d");
+  check_finite_weight(options_.rgb_weight, "rgb_weight");
+  check_finite_weight(options_.mask_weight, "mask_weight");
+  SDS_CHECK(options_.reference.radius > 0 && options_.reference.fovy_deg > 0 &&
+                options_.reference.fovy_deg < 180,
+            "magic123 guidance: expected a reference camera with radius > 0 and fovy in (0, 180), "
+            "got radius {} and fovy {}",
+            options_.reference.radius, options_.reference.fovy_deg);
+  SDS_CHECK(dynamic_cast<ExactPrior*>(&guidance_3d_->prior()) != nullptr,
+            "magic123 guidance: the reference image comes from the exact prior's ground truth, so "
+            "the 3D objective needs the exact prior");
+}
+
+std::unique_ptr<Guidance> Magic123::from_config(ConfigReader& c, const BuildContext& context) {
+  Magic123Options o;
+  o.lambda_2d = c.get("lambda_2d", o.lambda_2d);
+  o.lambda_3d = c.get("lambda_3d", o.lambda_3d);
+  o.rgb_weight = c.get("rgb_weight", o.rgb_weight);
+  o.mask_weight = c.get("mask_weight", o.mask_weight);
+  if (c.has("reference")) {
+    ConfigReader r(c.raw("reference"), c.where() + ".reference");
+    o.reference.elevation_deg = r.get("elevation_deg", o.reference.elevation_deg);
+    o.reference.azimuth_deg = r.get("azimuth_deg", o.reference.azimuth_deg);
+    o.reference.radius = r.get("radius", o.reference.radius);
+    o.reference.fovy_deg = r.get("fovy_deg", o.reference.fovy_deg);
+    r.finish();
+  }
+  const Json text_prior{{"type", "exact"}, {"conditioning", "text"}};
+  const Json reference_prior{{"type", "exact"}, {"conditioning", "reference"}};
+  std::shared_ptr<Prior> prior_2d = make<Prior>(c.has("prior_2d") ? c.raw("prior_2d") : text_prior,
+                                                c.where() + ".prior_2d");
+  std::shared_ptr<Prior> prior_3d = make<Prior>(
+      c.has("prior_3d") ? c.raw("prior_3d") : reference_prior, c.where() + ".prior_3d");
+  auto g2 = build_objective(c, "guidance_2d", default_objective(100.0), prior_2d, context.prompt);
+  auto g3 = build_objective(c, "guidance_3d", default_objective(5.0), prior_3d, context.prompt);
+  return std::make_unique<Magic123>(std::move(g2), std::move(g3), o);
+}
+
+std::pair<at::Tensor, at::Tensor> Magic123::reference_images(int64_t height, int64_t width) {
+  auto key = std::make_pair(height, width);
+  if (auto it = references_.find(key); it != references_.end()) return it->second;
+  Camera cam = options_.reference;
+  cam.height = height;
+  cam.width = width;
+  auto& prior = dynamic_cast<ExactPrior&>(guidance_3d_->prior());
+  GroundTruthImages gt = prior.ground_truth(guidance_3d_->prompt(), CameraBatch({cam}));
+  return references_.emplace(key, std::make_pair(gt.rgb, gt.alpha)).first->second;
+}
+
+GuidanceOutput Magic123::compute(const GuidanceInput& input) {
+  check_shape(input.rgb, "magic123 guidance rgb", {-1, 3, -1, -1}, "[B, 3, H, W]");
+  const int64_t h = input.rgb.size(2), w = input.rgb.size(3);
+  Camera cam = options_.reference;
+  cam.height = h;
+  cam.width = w;
+  guidance_3d_->set_reference(ReferenceView{reference_images(h, w).first[0], cam});
+
+  GuidanceOutput out2 = guidance_2d_->compute(input);
+  GuidanceOutput out3 = guidance_3d_->compute(input);
+  GuidanceOutput out;
+  out.loss = options_.lambda_2d * out2.loss + options_.lambda_3d * out3.loss;
+  for (auto& [k, v] : out2.metrics) out.metrics["2d_" + k] = v;
+  for (auto& [k, v] : out3.metrics) out.metrics["3d_" + k] = v;
+  out.lr_scale = out2.lr_scale * out3.lr_scale;
+  return out;
+}
+
+GuidanceOutput Magic123::reference_loss(const at::Tensor& rgb, const at::Tensor& alpha, int64_t,
+                                        int64_t) {
+  check_shape(rgb, "magic123 reference render rgb", {1, 3, -1, -1}, "[1, 3, H, W]");
+  check_shape(alpha, "magic123 reference render alpha", {1, 1, rgb.size(2), rgb.size(3)},
+              "[1, 1, H, W]");
+  auto [ref_rgb, ref_alpha] = reference_images(rgb.size(2), rgb.size(3));
+  ref_rgb = ref_rgb.to(rgb.device(), rgb.scalar_type());
+  ref_alpha = ref_alpha.to(rgb.device(), rgb.scalar_type());
+  at::Tensor rgb_loss = (rgb * ref_alpha - ref_rgb * ref_alpha).pow(2).mean();
+  at::Tensor mask_loss = (alpha - ref_alpha).pow(2).mean();
+  GuidanceOutput out;
+  out.loss = options_.rgb_weight * rgb_loss + options_.mask_weight * mask_loss;
+  out.metrics["ref_rgb"] = rgb_loss.item<double>();
+  out.metrics["ref_mask"] = mask_loss.item<double>();
+  return out;
+}
+
+std::vector<ParameterGroup> Magic123::parameter_groups() {
+  std::vector<ParameterGroup> out = guidance_2d_->parameter_groups();
+  for (auto& g : guidance_3d_->parameter_groups()) out.push_back(g);
+  return out;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> Magic123::named_tensors() {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (auto& [name, t] : guidance_2d_->named_tensors()) out.emplace_back("2d." + name, t);
+  for (auto& [name, t] : guidance_3d_->named_tensors()) out.emplace_back("3d." + name, t);
+  return out;
+}
+
+}  // namespace sds
