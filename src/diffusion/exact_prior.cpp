@@ -110,6 +110,7 @@ const ExactPriorComponents& ExactPrior::components(int64_t height, int64_t width
   comps.mu = at::cat(mus).contiguous();
   comps.mu_sq_norm = comps.mu.pow(2).sum(1);
   comps.directions = at::stack(dirs);
+  comps.base_count = comps.mu.size(0);
   if (multiview()) comps.tuples = build_tuples(comps);
   return cache_.emplace(key, std::move(comps)).first->second;
 }
@@ -124,6 +125,53 @@ at::Tensor ExactPrior::camera_log_weights(const at::Tensor& cos_angle,
             "exact prior: no component within the {} degree window of {}", options_.window_deg,
             what);
   return log_w;
+}
+
+void ExactPrior::set_personal_components(const at::Tensor& rgb, const CameraBatch& cameras,
+                                         const std::string& prompt) {
+  SDS_CHECK(!multiview(), "exact prior: personal components are not available with multi-view "
+            "conditioning");
+  check_shape(rgb, "exact prior personal images", {-1, 3, -1, -1}, "[M, 3, H, W]");
+  check_finite(rgb, "exact prior personal images");
+  SDS_CHECK(cameras.size() == rgb.size(0),
+            "exact prior: expected one camera per personal image ({}), got {}", rgb.size(0),
+            cameras.size());
+  auto [concept_index, sector] = parse_prompt(prompt);
+  SDS_CHECK(concept_index >= 0, "exact prior: personal components need a concept's prompt, got "
+            "the null prompt");
+  components(rgb.size(2), rgb.size(3));  // the grid first
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  ExactPriorComponents& comps = cache_.at({rgb.size(2), rgb.size(3)});
+  const int64_t base = comps.base_count;
+  at::Tensor mu = (rgb.to(at::kCPU, at::kDouble) * 2 - 1).reshape({rgb.size(0), -1});
+  comps.mu = at::cat({comps.mu.narrow(0, 0, base), mu}).contiguous();
+  comps.mu_sq_norm = comps.mu.pow(2).sum(1);
+  comps.cameras.resize(base);
+  comps.concept_index.resize(base);
+  std::vector<at::Tensor> dirs{comps.directions.narrow(0, 0, base)};
+  for (const Camera& cam : cameras.cameras()) {
+    comps.cameras.push_back(cam);
+    comps.concept_index.push_back(concept_index);
+    dirs.push_back(cam.direction().unsqueeze(0));
+  }
+  comps.directions = at::cat(dirs).contiguous();
+}
+
+void ExactPrior::clear_personal_components() {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  for (auto& [size, comps] : cache_) {
+    const int64_t base = comps.base_count;
+    comps.mu = comps.mu.narrow(0, 0, base).contiguous();
+    comps.mu_sq_norm = comps.mu_sq_norm.narrow(0, 0, base).contiguous();
+    comps.directions = comps.directions.narrow(0, 0, base).contiguous();
+    comps.cameras.resize(base);
+    comps.concept_index.resize(base);
+  }
+}
+
+int64_t ExactPrior::personal_count(int64_t height, int64_t width) {
+  const auto& comps = components(height, width);
+  return comps.mu.size(0) - comps.base_count;
 }
 
 ExactPrior::Selection ExactPrior::select(const ExactPriorComponents& comps,

@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "sds/core/checks.h"
 #include "sds/core/error.h"
 
 namespace sds {
@@ -324,7 +325,74 @@ Prepared prepare(const Primitive& q) {
   return p;
 }
 
+bool inside(const Prepared& p, V3 world) {
+  const V3 x = to_local(p, world - p.center);
+  switch (p.shape) {
+    case Shape::Sphere:
+      return dot(x, x) <= p.radius * p.radius;
+    case Shape::Ellipsoid: {
+      const V3 u{x.x / p.half.x, x.y / p.half.y, x.z / p.half.z};
+      return dot(u, u) <= 1.0;
+    }
+    case Shape::Box:
+      return std::abs(x.x) <= p.half.x && std::abs(x.y) <= p.half.y && std::abs(x.z) <= p.half.z;
+    case Shape::Cylinder:
+      return x.x * x.x + x.y * x.y <= p.radius * p.radius && std::abs(x.z) <= 0.5 * p.height;
+    case Shape::Cone: {
+      if (std::abs(x.z) > 0.5 * p.height) return false;
+      const double r = p.radius * (0.5 - x.z / p.height);  // base at -h/2, apex at +h/2
+      return x.x * x.x + x.y * x.y <= r * r;
+    }
+    case Shape::Torus: {
+      const double ring = std::sqrt(x.x * x.x + x.y * x.y) - p.major;
+      return ring * ring + x.z * x.z <= p.minor * p.minor;
+    }
+  }
+  return false;
+}
+
 }  // namespace
+
+at::Tensor concept_occupancy(const Concept& concept_, const at::Tensor& points, double cell,
+                             int64_t samples) {
+  validate_concept(concept_);
+  SDS_CHECK(points.dim() == 2 && points.size(1) == 3,
+            "concept_occupancy: expected points [N, 3], got {}", shape_string(points.sizes()));
+  SDS_CHECK(cell >= 0 && samples >= 1,
+            "concept_occupancy: expected cell >= 0 and samples >= 1, got {} and {}", cell, samples);
+  std::vector<Prepared> prims;
+  for (const Primitive& q : concept_.primitives) prims.push_back(prepare(q));
+  at::Tensor pts = points.to(at::kCPU, at::kDouble).contiguous();
+  const int64_t n = pts.size(0);
+  const int64_t per_axis = cell > 0 ? samples : 1;
+  at::Tensor out = at::empty({n}, at::kDouble);
+  const double* src = pts.data_ptr<double>();
+  double* dst = out.data_ptr<double>();
+  at::parallel_for(0, n, 1024, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      int64_t hits = 0;
+      for (int64_t a = 0; a < per_axis; ++a) {
+        for (int64_t b = 0; b < per_axis; ++b) {
+          for (int64_t c = 0; c < per_axis; ++c) {
+            auto offset = [&](int64_t k) {
+              return cell * ((static_cast<double>(k) + 0.5) / static_cast<double>(per_axis) - 0.5);
+            };
+            const V3 q{src[3 * i] + offset(a), src[3 * i + 1] + offset(b),
+                       src[3 * i + 2] + offset(c)};
+            for (const Prepared& p : prims) {
+              if (inside(p, q)) {
+                ++hits;
+                break;
+              }
+            }
+          }
+        }
+      }
+      dst[i] = static_cast<double>(hits) / static_cast<double>(per_axis * per_axis * per_axis);
+    }
+  });
+  return out;
+}
 
 GroundTruthImages render_ground_truth(const Concept& concept_, const CameraBatch& cameras,
                                       const GroundTruthOptions& options) {

@@ -2,6 +2,7 @@
 
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
+#include "sds/guidance/bsd.h"
 #include "sds/guidance/csd.h"
 #include "sds/guidance/ism.h"
 #include "sds/guidance/magic123.h"
@@ -32,6 +33,7 @@ void register_builtins<Guidance>(Registry<Guidance>& r) {
   r.add("ism", &Ism::from_config);
   r.add("vsd", &Vsd::from_config);
   r.add("magic123", &Magic123::from_config);
+  r.add("bsd", &Bsd::from_config);
 }
 
 }  // namespace sds

@@ -8,7 +8,7 @@ namespace sds {
 
 Vsd::Vsd(std::shared_ptr<Prior> prior, std::string prompt, VsdOptions options,
          std::unique_ptr<TimestepSchedule> timesteps, std::unique_ptr<Weighting> weighting,
-         DistillationOptions common)
+         DistillationOptions common, std::shared_ptr<Prior> particle_base)
     : DistillationGuidance("vsd guidance", prior, std::move(prompt), std::move(common),
                            std::move(timesteps), std::move(weighting)),
       options_(std::move(options)) {
@@ -23,11 +23,11 @@ Vsd::Vsd(std::shared_ptr<Prior> prior, std::string prompt, VsdOptions options,
             "vsd guidance: expected camera_dropout in [0, 1], got {}", o.camera_dropout);
   SDS_CHECK(o.particle_samples >= 1, "vsd guidance: expected particle_samples >= 1, got {}",
             o.particle_samples);
-  particle_ = std::make_shared<ParticlePrior>(std::move(prior), o.particle);
+  particle_ = std::make_shared<ParticlePrior>(particle_base ? std::move(particle_base) : prior,
+                                              o.particle);
 }
 
-std::unique_ptr<Guidance> Vsd::from_config(ConfigReader& c, const BuildContext& context) {
-  VsdOptions o;
+VsdOptions Vsd::read_options(ConfigReader& c, VsdOptions o) {
   o.guidance_scale = c.get("guidance_scale", o.guidance_scale);
   o.cfg = parse_cfg_convention(c.get<std::string>("cfg", "diffusers"));
   o.particle_guidance_scale = c.get("particle_guidance_scale", o.particle_guidance_scale);
@@ -42,6 +42,11 @@ std::unique_ptr<Guidance> Vsd::from_config(ConfigReader& c, const BuildContext& 
     o.particle.seed = p.get("seed", o.particle.seed);
     p.finish();
   }
+  return o;
+}
+
+std::unique_ptr<Guidance> Vsd::from_config(ConfigReader& c, const BuildContext& context) {
+  VsdOptions o = read_options(c);
   // ProlificDreamer: t in [20, 980], max dropping to 500 halfway (5000 of its 10k-step stage).
   const Json timesteps = {{"type", "annealed"},
                           {"min_step", 20},

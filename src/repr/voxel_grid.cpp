@@ -1,5 +1,7 @@
 #include "sds/repr/voxel_grid.h"
 
+#include <ATen/core/grad_mode.h>
+
 #include "sds/core/checks.h"
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
@@ -90,7 +92,25 @@ RenderOutput VoxelGrid::render(const CameraBatch& cameras, const RenderOptions& 
 }
 
 std::vector<ParameterGroup> VoxelGrid::parameter_groups() {
+  if (geometry_fixed_) return {{"color", {color_}, options_.color_lr}};
   return {{"density", {density_}, options_.density_lr}, {"color", {color_}, options_.color_lr}};
+}
+
+void VoxelGrid::fix_geometry(const Occupancy& occupancy) {
+  const int64_t r = options_.resolution;
+  at::Tensor coord = at::linspace(-1.0, 1.0, r, at::kDouble);
+  auto zyx = at::meshgrid({coord, coord, coord}, "ij");  // [z, y, x] like the grid
+  at::Tensor points = at::stack({zyx[2], zyx[1], zyx[0]}, -1).view({-1, 3});
+  at::Tensor occ = occupancy(points, 2.0 / static_cast<double>(r - 1));
+  SDS_CHECK(occ.dim() == 1 && occ.size(0) == points.size(0),
+            "voxel grid fix_geometry: expected {} occupancy values, got {}", points.size(0),
+            shape_string(occ.sizes()));
+  SDS_CHECK(at::isfinite(occ).all().item<bool>() && occ.min().item<double>() >= 0 &&
+                occ.max().item<double>() <= 1,
+            "voxel grid fix_geometry: expected occupancy in [0, 1]");
+  at::NoGradGuard no_grad;
+  density_ = (20.0 * (occ - 0.5)).to(at::kFloat).view({1, 1, r, r, r}).contiguous();
+  geometry_fixed_ = true;
 }
 
 std::vector<std::pair<std::string, at::Tensor>> VoxelGrid::named_tensors() {

@@ -2,6 +2,7 @@
 
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
+#include "sds/diffusion/exact_prior.h"
 
 namespace sds {
 
@@ -47,6 +48,20 @@ Experiment Experiment::from_config(const Json& config, const std::filesystem::pa
   e.representation = make<Representation>(
       c.has("representation") ? c.raw("representation") : Json("voxel_grid"), "representation",
       Representation::BuildContext{e.trainer.seed});
+  if (c.has("fixed_geometry")) {
+    const auto source = c.get<std::string>("fixed_geometry", "");
+    SDS_CHECK(source == "ground_truth",
+              "config.fixed_geometry: expected \"ground_truth\" (the prompt's exact geometry), "
+              "got \"{}\"",
+              source);
+    auto* exact = dynamic_cast<ExactPrior*>(e.prior.get());
+    SDS_CHECK(exact != nullptr, "config.fixed_geometry: the ground-truth geometry needs the "
+              "exact prior");
+    const Concept concept_ = exact->scene().find(e.prompt);
+    e.representation->fix_geometry([concept_](const at::Tensor& points, double cell) {
+      return concept_occupancy(concept_, points, cell);
+    });
+  }
   e.sampler = make<CameraSampler>(c.has("camera_sampler") ? c.raw("camera_sampler") : Json("orbit"),
                                   "camera_sampler");
   ConfigReader trainer(c.has("trainer") ? c.raw("trainer") : empty, "trainer");

@@ -47,6 +47,7 @@ struct ExactPriorComponents {
   at::Tensor directions;      ///< `[K, 3]` float64, unit vectors towards each component's camera
   std::vector<Camera> cameras;
   std::vector<int64_t> concept_index;  ///< which concept each component renders
+  int64_t base_count = 0;  ///< the grid components; personal components follow them
   /// Multi-view conditioning only: `[T, N]` long, the components of each tuple's views, view j
   /// at the azimuth of view 0 plus j 360 / N degrees.
   at::Tensor tuples;
@@ -80,6 +81,17 @@ class ExactPrior : public Prior {
 
   /// Components of all concepts at resolution H x W (built on first use, then cached).
   const ExactPriorComponents& components(int64_t height, int64_t width);
+  /// Personalisation (DreamCraft3D's bootstrapping, the exact analogue of DreamBooth on the
+  /// scene's renders): replaces the components added at the images' size by one component per
+  /// image of `rgb` `[M, 3, H, W]` in [0, 1], a view of `prompt`'s concept from its camera, with
+  /// the weight of a grid component. Not available with multi-view conditioning.
+  void set_personal_components(const at::Tensor& rgb, const CameraBatch& cameras,
+                               const std::string& prompt);
+  /// Removes the personal components at every image size.
+  void clear_personal_components();
+  /// The number of components added at an image size.
+  int64_t personal_count(int64_t height, int64_t width);
+
   /// The exact renders of the concept named by `prompt` (a view suffix is ignored).
   GroundTruthImages ground_truth(const std::string& prompt, const CameraBatch& cameras) const;
 

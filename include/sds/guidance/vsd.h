@@ -29,9 +29,13 @@ struct VsdOptions {
 /// that option is on; eps_phi always sees the plain prompt and the camera.
 class Vsd : public DistillationGuidance {
  public:
+  /// `particle_base` is the frozen prior under eps_phi; `prior` by default (BSD puts eps_phi on
+  /// the original prior and the pretrained pass on the personalised one).
   Vsd(std::shared_ptr<Prior> prior, std::string prompt, VsdOptions options,
       std::unique_ptr<TimestepSchedule> timesteps, std::unique_ptr<Weighting> weighting,
-      DistillationOptions common = {});
+      DistillationOptions common = {}, std::shared_ptr<Prior> particle_base = nullptr);
+  /// Reads VsdOptions' keys.
+  static VsdOptions read_options(ConfigReader& config, VsdOptions defaults = {});
   static std::unique_ptr<Guidance> from_config(ConfigReader& config, const BuildContext& context);
 
   at::Tensor raw_gradient(const DistillationStep& step) override;

@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <array>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,6 +50,13 @@ class Representation {
 
   /// Called after each optimiser step (densification, pruning, occupancy updates); no-op default.
   virtual void after_step(int64_t step) {}
+
+  /// An occupancy field: the fraction inside the object of cells of side `cell` centred on
+  /// world points `[N, 3]` (float64), `[N]` in [0, 1].
+  using Occupancy = std::function<at::Tensor(const at::Tensor& points, double cell)>;
+  /// Sets the geometry to an occupancy field and stops training it, so that only the appearance is optimised (DreamCraft3D's texture
+  /// stage on a fixed geometry). Representations that cannot do this throw sds::Error.
+  virtual void fix_geometry(const Occupancy& occupancy);
 };
 
 }  // namespace sds

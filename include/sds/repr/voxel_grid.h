@@ -33,6 +33,9 @@ class VoxelGrid : public Representation {
   RenderOutput render(const CameraBatch& cameras, const RenderOptions& options) override;
   std::vector<ParameterGroup> parameter_groups() override;
   std::vector<std::pair<std::string, at::Tensor>> named_tensors() override;
+  /// Raw density 20 (occupancy - 1/2) of each voxel's cell, then frozen: sigma is about 200
+  /// inside and 1e-3 outside.
+  void fix_geometry(const Occupancy& occupancy) override;
 
   /// Density sigma and rgb at world points `[N, 3]`: `[N]` and `[N, 3]`.
   std::pair<at::Tensor, at::Tensor> query(const at::Tensor& points) const;
@@ -43,6 +46,7 @@ class VoxelGrid : public Representation {
   VoxelGridOptions options_;
   at::Tensor density_;  // raw, pre-activation
   at::Tensor color_;    // raw, pre-activation
+  bool geometry_fixed_ = false;
 };
 
 /// Entry and exit distances `[R]` of rays (origins, directions `[R, 3]`) through the cube

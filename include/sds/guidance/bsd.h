@@ -1,0 +1,58 @@
+#pragma once
+// Bootstrapped score distillation (BSD, DreamCraft3D, arXiv 2310.16818): VSD whose pretrained
+// score is a prior personalised on augmented renders of the current scene, re-fitted on a cycle.
+
+#include <deque>
+#include <memory>
+
+#include "sds/diffusion/exact_prior.h"
+#include "sds/guidance/vsd.h"
+
+namespace sds {
+
+/// Options of BSD; JSON keys are the field names, plus VSD's. Defaults are DreamCraft3D's
+/// texture stage (dreamcraft3d-texture.yaml): the first 200 of every 1000 steps only personalise,
+/// one augmentation every 25 steps, a cache of 10 images, SDEdit from t = 500 annealed to 200.
+struct BsdOptions {
+  int64_t cycle_steps = 1000;
+  int64_t pretrain_steps = 200;  ///< the first steps of each cycle: personalise, no 3D update
+  int64_t augment_every = 25;
+  int64_t cache_size = 10;  ///< FIFO of augmented renders
+  ScalarSchedule augment_t{500.0, 200.0, 0.0, -1.0};  ///< SDEdit's r_t', over the run
+  int64_t augment_steps = 12;  ///< deterministic DDIM steps of SDEdit (25 t / 1000 at t = 500)
+  double augment_guidance_scale = 7.5;
+};
+
+/// BSD: g = w(t) (eps_cfg^personal(z_t; y, t) - eps_phi(z_t; y, t, c)). The personalised prior is
+/// a copy of the exact prior with one component per cached augmented render (SDEdit of the
+/// current render through the original prior, at its camera): the exact analogue of
+/// DreamBooth-fine-tuning on those images. eps_phi sits on the original prior, as in VSD.
+/// During the personalisation steps of a cycle the representation gets no gradient.
+class Bsd : public Vsd {
+ public:
+  Bsd(std::shared_ptr<ExactPrior> prior, std::string prompt, BsdOptions options,
+      VsdOptions vsd, std::unique_ptr<TimestepSchedule> timesteps,
+      std::unique_ptr<Weighting> weighting, DistillationOptions common = {});
+  /// Needs the exact prior. Default VSD scale 2 (DreamCraft3D's), t in [50, 500 -> 200].
+  static std::unique_ptr<Guidance> from_config(ConfigReader& config, const BuildContext& context);
+
+  GuidanceOutput compute(const GuidanceInput& input) override;
+
+  /// SDEdit of encoded renders z `[B, 3, h, w]` from timestep `from` through the original prior,
+  /// decoded to rgb in [0, 1].
+  at::Tensor augment(const at::Tensor& z, const CameraBatch& cameras, int64_t from,
+                     at::Generator& generator);
+  /// Pushes images with their cameras to the cache and re-fits the personalised prior.
+  void personalise(const at::Tensor& rgb, const CameraBatch& cameras);
+
+  ExactPrior& personalised() { return *personal_; }
+  int64_t cached() const { return static_cast<int64_t>(cache_.size()); }
+
+ private:
+  std::shared_ptr<ExactPrior> base_;
+  std::shared_ptr<ExactPrior> personal_;
+  BsdOptions bsd_;
+  std::deque<std::pair<at::Tensor, Camera>> cache_;
+};
+
+}  // namespace sds

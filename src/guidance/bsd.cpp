@@ -1,0 +1,126 @@
+#include "sds/guidance/bsd.h"
+
+#include <ATen/core/grad_mode.h>
+
+#include <cmath>
+
+#include "sds/core/error.h"
+
+namespace sds {
+
+namespace {
+
+std::shared_ptr<ExactPrior> personal_copy(const std::shared_ptr<ExactPrior>& base) {
+  SDS_CHECK(base != nullptr, "bsd guidance: expected the exact prior, got another prior (the "
+            "personalised prior is built by adding components to it)");
+  return std::make_shared<ExactPrior>(base->scene(), base->options());
+}
+
+}  // namespace
+
+Bsd::Bsd(std::shared_ptr<ExactPrior> prior, std::string prompt, BsdOptions options,
+         VsdOptions vsd, std::unique_ptr<TimestepSchedule> timesteps,
+         std::unique_ptr<Weighting> weighting, DistillationOptions common)
+    : Vsd(personal_copy(prior), std::move(prompt), std::move(vsd), std::move(timesteps),
+          std::move(weighting), std::move(common), prior),
+      base_(std::move(prior)), bsd_(std::move(options)) {
+  personal_ = std::static_pointer_cast<ExactPrior>(prior_);
+  const auto& o = bsd_;
+  SDS_CHECK(o.cycle_steps >= 1 && o.pretrain_steps >= 0 && o.pretrain_steps < o.cycle_steps,
+            "bsd guidance: expected cycle_steps >= 1 and 0 <= pretrain_steps < cycle_steps, got "
+            "{} and {}",
+            o.cycle_steps, o.pretrain_steps);
+  SDS_CHECK(o.augment_every >= 1 && o.cache_size >= 1 && o.augment_steps >= 1,
+            "bsd guidance: expected augment_every, cache_size and augment_steps >= 1, got {}, {} "
+            "and {}",
+            o.augment_every, o.cache_size, o.augment_steps);
+  SDS_CHECK(o.augment_t.min() >= 1 && o.augment_t.max() < 1000,
+            "bsd guidance: expected augment_t in [1, 1000), got [{}, {}]", o.augment_t.min(),
+            o.augment_t.max());
+  SDS_CHECK(o.augment_guidance_scale >= 0,
+            "bsd guidance: expected augment_guidance_scale >= 0, got {}", o.augment_guidance_scale);
+}
+
+std::unique_ptr<Guidance> Bsd::from_config(ConfigReader& c, const BuildContext& context) {
+  BsdOptions o;
+  o.cycle_steps = c.get("cycle_steps", o.cycle_steps);
+  o.pretrain_steps = c.get("pretrain_steps", o.pretrain_steps);
+  o.augment_every = c.get("augment_every", o.augment_every);
+  o.cache_size = c.get("cache_size", o.cache_size);
+  o.augment_t = read_schedule(c, "augment_t", o.augment_t);
+  o.augment_steps = c.get("augment_steps", o.augment_steps);
+  o.augment_guidance_scale = c.get("augment_guidance_scale", o.augment_guidance_scale);
+  VsdOptions vsd;
+  vsd.guidance_scale = 2.0;
+  vsd = read_options(c, vsd);
+  // DreamCraft3D: min_step_percent 0.05, max_step_percent [0, 0.5, 0.2, 5000].
+  const Json timesteps = {{"type", "annealed"}, {"min_step", 50}, {"max_step", Json::array({500, 200})}};
+  auto common = read_common(c, timesteps, "sds");
+  return std::make_unique<Bsd>(std::dynamic_pointer_cast<ExactPrior>(context.prior),
+                               context.prompt, o, vsd, std::move(common.timesteps),
+                               std::move(common.weighting), common.options);
+}
+
+at::Tensor Bsd::augment(const at::Tensor& z, const CameraBatch& cameras, int64_t from,
+                        at::Generator& generator) {
+  at::NoGradGuard no_grad;
+  const NoiseSchedule& schedule = base_->schedule();
+  const int64_t b = z.size(0);
+  at::Tensor x = schedule.add_noise(z, at::randn(z.sizes(), generator, z.scalar_type()),
+                                    at::full({b}, from, at::kLong));
+  Conditioning cond = conditioning(cameras, prompt_);
+  const int64_t n = bsd_.augment_steps;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t t = std::llround(static_cast<double>(from) * static_cast<double>(n - i) /
+                                   static_cast<double>(n));
+    const int64_t next = std::llround(static_cast<double>(from) * static_cast<double>(n - i - 1) /
+                                      static_cast<double>(n));
+    at::Tensor steps = at::full({b}, t, at::kLong);
+    at::Tensor eps = apply_cfg(base_->predict_noise(x, steps, cond),
+                               base_->predict_noise(x, steps, cond.unconditional()),
+                               bsd_.augment_guidance_scale, CfgConvention::Diffusers);
+    at::Tensor x0 = schedule.x0_from_eps(x, eps, steps);
+    if (i == n - 1) {
+      x = x0;  // the last step lands on the data, not on t = 0's slightly noisy level
+    } else {
+      const double a = schedule.alpha_bar(next);
+      x = std::sqrt(a) * x0 + std::sqrt(1 - a) * eps;
+    }
+  }
+  return base_->decode(x).clamp(0, 1);
+}
+
+void Bsd::personalise(const at::Tensor& rgb, const CameraBatch& cameras) {
+  for (int64_t i = 0; i < rgb.size(0); ++i) cache_.emplace_back(rgb[i].detach(), cameras[i]);
+  while (static_cast<int64_t>(cache_.size()) > bsd_.cache_size) cache_.pop_front();
+  std::vector<at::Tensor> images;
+  std::vector<Camera> cams;
+  for (const auto& [image, cam] : cache_) {
+    images.push_back(image);
+    cams.push_back(cam);
+  }
+  personal_->set_personal_components(at::stack(images), CameraBatch(cams), prompt_);
+}
+
+GuidanceOutput Bsd::compute(const GuidanceInput& input) {
+  const int64_t phase = input.step % bsd_.cycle_steps;
+  const bool pretrain = phase < bsd_.pretrain_steps;
+  if (cache_.empty() || (pretrain && phase % bsd_.augment_every == 0)) {
+    SDS_CHECK(input.generator != nullptr, "bsd guidance: expected a generator, got none");
+    const auto from = static_cast<int64_t>(
+        std::llround(bsd_.augment_t(input.step, input.total_steps)));
+    at::Tensor z = prior_->encode(input.rgb.detach());
+    personalise(augment(z, input.cameras, from, *input.generator), input.cameras);
+  }
+  if (pretrain) {
+    GuidanceOutput out;
+    out.loss = input.rgb.sum() * 0.0;  // the 3D model waits while the prior is re-fitted
+    out.metrics["personal_components"] = static_cast<double>(cache_.size());
+    return out;
+  }
+  GuidanceOutput out = Vsd::compute(input);
+  out.metrics["personal_components"] = static_cast<double>(cache_.size());
+  return out;
+}
+
+}  // namespace sds
