@@ -2,6 +2,7 @@
 // What the objective tests share: one built-in exact prior and small cameras around it.
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "sds/camera/camera.h"
@@ -16,6 +17,21 @@ constexpr int64_t kObjectiveImageSize = 8;
 inline std::shared_ptr<ExactPrior> builtin_exact_prior() {
   static auto prior = std::make_shared<ExactPrior>(Scene::builtin());
   return prior;
+}
+
+/// A built-in exact prior with another conditioning ("multiview", "reference", ...).
+inline std::shared_ptr<ExactPrior> builtin_exact_prior(const std::string& conditioning) {
+  ExactPriorOptions o;
+  o.conditioning = conditioning;
+  return std::make_shared<ExactPrior>(Scene::builtin(), o);
+}
+
+/// `prompt` for every image, with the cameras attached.
+inline Conditioning text_and_cameras(const CameraBatch& cameras, const std::string& prompt) {
+  Conditioning c;
+  c.prompts = {prompt};
+  c.cameras = cameras;
+  return c;
 }
 
 /// Cameras at radius 3 and the exact prior's field of view, one per azimuth.

@@ -26,10 +26,7 @@ std::unique_ptr<sds::Bsd> bsd(const std::string& json) {
 }
 
 sds::Conditioning cond(const sds::CameraBatch& cams, const std::string& prompt) {
-  sds::Conditioning c;
-  c.prompts = {prompt};
-  c.cameras = cams;
-  return c;
+  return sds::test::text_and_cameras(cams, prompt);
 }
 
 }  // namespace

@@ -22,9 +22,7 @@ namespace {
 constexpr int64_t kSize = sds::test::kObjectiveImageSize;
 
 std::shared_ptr<sds::ExactPrior> reference_prior() {
-  sds::ExactPriorOptions o;
-  o.conditioning = "reference";
-  static auto prior = std::make_shared<sds::ExactPrior>(sds::Scene::builtin(), o);
+  static auto prior = sds::test::builtin_exact_prior("reference");
   return prior;
 }
 
@@ -42,9 +40,7 @@ sds::ReferenceView reference(const std::string& prompt, double true_azimuth) {
 
 sds::Conditioning cond(const sds::CameraBatch& cams, const sds::ReferenceView& ref,
                        const std::string& prompt = "a red mug") {
-  sds::Conditioning c;
-  c.prompts = {prompt};
-  c.cameras = cams;
+  sds::Conditioning c = sds::test::text_and_cameras(cams, prompt);
   c.reference = ref;
   return c;
 }
@@ -128,13 +124,15 @@ TEST_CASE("magic123's gradient is lambda_2d g_2d + lambda_3d g_3d", "[magic123]"
   CHECK(joint.abs().max().item<double>() > 0);
 }
 
-TEST_CASE("magic123's reference losses: 5 MSE(rgb a, ref a) + 0.5 MSE(alpha, ref alpha)",
+TEST_CASE("magic123's reference losses: 5 MSE(rgb a, ref a) + 0.5 MSE(alpha, ref alpha) + "
+          "0.01 (1 - Pearson(depth, ref depth)) / 2",
           "[magic123]") {
   auto guidance = magic123();
   auto& m = dynamic_cast<sds::Magic123&>(*guidance);
   REQUIRE(m.reference_camera().has_value());
   CHECK(m.reference_camera()->azimuth_deg == 0.0);
-  auto [ref_rgb, ref_alpha] = m.reference_images(kSize, kSize);
+  const sds::GroundTruthImages& ref = m.reference_images(kSize, kSize);
+  at::Tensor ref_rgb = ref.rgb, ref_alpha = ref.alpha;
   at::Tensor truth = reference_prior()->ground_truth("a snowman", sds::CameraBatch({camera(0.0)}))
                          .rgb;
   CHECK(sds::test::max_abs_diff(ref_rgb, truth) == 0.0);
@@ -142,14 +140,30 @@ TEST_CASE("magic123's reference losses: 5 MSE(rgb a, ref a) + 0.5 MSE(alpha, ref
   auto gen = sds::make_generator(6);
   at::Tensor rgb = at::rand({1, 3, kSize, kSize}, gen).requires_grad_(true);
   at::Tensor alpha = at::rand({1, 1, kSize, kSize}, gen).requires_grad_(true);
-  sds::GuidanceOutput out = m.reference_loss(rgb, alpha, 0, 10);
+  at::Tensor depth = at::rand({1, 1, kSize, kSize}, gen).requires_grad_(true);
+  sds::GuidanceOutput out = m.reference_loss(rgb, alpha, depth, 0, 10);
+  // The depth term, independently: Pearson over the reference mask in float64.
+  at::Tensor mask = (ref_alpha > 0.5).flatten();
+  REQUIRE(mask.sum().item<int64_t>() > 4);
+  at::Tensor p = depth.detach().flatten().to(at::kDouble).masked_select(mask);
+  at::Tensor q = ref.depth.flatten().to(at::kDouble).masked_select(mask);
+  const double n = static_cast<double>(p.numel());
+  const double cov = (p * q).sum().item<double>() / n - p.mean().item<double>() * q.mean().item<double>();
+  const double pearson = cov / (p.std(false).item<double>() * q.std(false).item<double>());
+  CHECK(out.metrics.at("ref_depth") == Approx((1 - pearson) / 2).epsilon(1e-4));
   const double n_rgb = 3.0 * kSize * kSize, n_alpha = 1.0 * kSize * kSize;
   at::Tensor diff = (rgb - ref_rgb) * ref_alpha;
   CHECK(out.loss.item<double>() ==
         Approx(5.0 * diff.pow(2).sum().item<double>() / n_rgb +
-               0.5 * (alpha - ref_alpha).pow(2).sum().item<double>() / n_alpha)
+               0.5 * (alpha - ref_alpha).pow(2).sum().item<double>() / n_alpha +
+               0.01 * (1 - pearson) / 2)
             .epsilon(1e-5));
   auto grads = torch::autograd::grad({out.loss}, {rgb, alpha});
+  // The depth of the ground truth is the distance to the surface: about the camera radius 3
+  // minus the object's extent, and 0 where the ray misses.
+  CHECK(ref.depth.masked_select(ref.alpha == 0).abs().max().item<double>() == 0.0);
+  CHECK(ref.depth.max().item<double>() < 3.0);
+  CHECK(ref.depth.masked_select(ref.alpha == 1).min().item<double>() > 1.5);
   CHECK(sds::test::max_abs_diff(grads[0], 5.0 * 2 * diff * ref_alpha / n_rgb) < 1e-7);
   CHECK(sds::test::max_abs_diff(grads[1], 0.5 * 2 * (alpha - ref_alpha) / n_alpha) < 1e-7);
 }
@@ -191,6 +205,9 @@ TEST_CASE("bad reference and magic123 input is an sds::Error", "[magic123][error
                     Contains("radius"));
   auto guidance = magic123();
   CHECK_THROWS_WITH(guidance->reference_loss(at::zeros({2, 3, kSize, kSize}),
-                                             at::zeros({2, 1, kSize, kSize}), 0, 1),
+                                             at::zeros({2, 1, kSize, kSize}), {}, 0, 1),
                     Contains("[1, 3, H, W]"));
+  CHECK_THROWS_WITH(guidance->reference_loss(at::zeros({1, 3, kSize, kSize}),
+                                             at::zeros({1, 1, kSize, kSize}), {}, 0, 1),
+                    Contains("depth_weight"));
 }

@@ -22,9 +22,7 @@ namespace {
 constexpr int64_t kSize = sds::test::kObjectiveImageSize;
 
 std::shared_ptr<sds::ExactPrior> multiview_prior() {
-  sds::ExactPriorOptions o;
-  o.conditioning = "multiview";
-  static auto prior = std::make_shared<sds::ExactPrior>(sds::Scene::builtin(), o);
+  static auto prior = sds::test::builtin_exact_prior("multiview");
   return prior;
 }
 
@@ -34,10 +32,7 @@ sds::CameraBatch group(double azimuth, double elevation = 15.0) {
 }
 
 sds::Conditioning cond(const sds::CameraBatch& cams, const std::string& prompt) {
-  sds::Conditioning c;
-  c.prompts = {prompt};
-  c.cameras = cams;
-  return c;
+  return sds::test::text_and_cameras(cams, prompt);
 }
 
 at::Tensor renders(const std::string& prompt, const sds::CameraBatch& cams) {

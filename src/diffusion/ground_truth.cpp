@@ -431,8 +431,10 @@ GroundTruthImages render_ground_truth(const Concept& concept_, const CameraBatch
   const int64_t B = cameras.size(), H = cameras.height(), W = cameras.width();
   at::Tensor rgb = at::empty({B, 3, H, W}, at::kFloat);
   at::Tensor alpha = at::empty({B, 1, H, W}, at::kFloat);
+  at::Tensor depth = at::empty({B, 1, H, W}, at::kFloat);
   float* rgb_ptr = rgb.data_ptr<float>();
   float* alpha_ptr = alpha.data_ptr<float>();
+  float* depth_ptr = depth.data_ptr<float>();
   const double inv_samples = 1.0 / static_cast<double>(s * s);
   const int64_t sh = s * H, sw = s * W, plane = H * W;
 
@@ -443,6 +445,7 @@ GroundTruthImages render_ground_truth(const Concept& concept_, const CameraBatch
       const int64_t i = pixel / W, j = pixel % W;
       V3 sum{0, 0, 0};
       int64_t hits = 0;
+      double distance = 0;
       for (int64_t si = 0; si < s; ++si) {
         for (int64_t sj = 0; sj < s; ++sj) {
           const int64_t ray = (i * s + si) * sw + j * s + sj;
@@ -468,6 +471,7 @@ GroundTruthImages render_ground_truth(const Concept& concept_, const CameraBatch
             continue;
           }
           ++hits;
+          distance += best;
           const V3 n = normalized(to_world(*best_p, best_n));
           const double shade = options.ambient + options.diffuse * std::max(0.0, dot(n, light));
           sum = sum + shade * best_p->albedo;
@@ -477,6 +481,7 @@ GroundTruthImages render_ground_truth(const Concept& concept_, const CameraBatch
       rgb_ptr[(b * 3 + 1) * plane + pixel] = static_cast<float>(sum.y * inv_samples);
       rgb_ptr[(b * 3 + 2) * plane + pixel] = static_cast<float>(sum.z * inv_samples);
       alpha_ptr[b * plane + pixel] = static_cast<float>(hits * inv_samples);
+      depth_ptr[b * plane + pixel] = static_cast<float>(distance * inv_samples);
     }
   };
 
@@ -506,7 +511,7 @@ GroundTruthImages render_ground_truth(const Concept& concept_, const CameraBatch
   }
   // Shading above 1 (ambient + diffuse > 1) would leave [0, 1]; the contract is an image in [0, 1].
   rgb.clamp_(0.0, 1.0);
-  return {rgb, alpha};
+  return {rgb, alpha, depth};
 }
 
 }  // namespace sds

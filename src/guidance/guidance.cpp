@@ -12,7 +12,8 @@
 
 namespace sds {
 
-GuidanceOutput Guidance::reference_loss(const at::Tensor&, const at::Tensor&, int64_t, int64_t) {
+GuidanceOutput Guidance::reference_loss(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                        int64_t, int64_t) {
   fail("this guidance has no reference view");
 }
 

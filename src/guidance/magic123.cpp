@@ -46,6 +46,7 @@ Magic123::Magic123(std::unique_ptr<DistillationGuidance> guidance_2d,
   check_finite_weight(options_.lambda_3d, "lambda_3d");
   check_finite_weight(options_.rgb_weight, "rgb_weight");
   check_finite_weight(options_.mask_weight, "mask_weight");
+  check_finite_weight(options_.depth_weight, "depth_weight");
   SDS_CHECK(options_.reference.radius > 0 && options_.reference.fovy_deg > 0 &&
                 options_.reference.fovy_deg < 180,
             "magic123 guidance: expected a reference camera with radius > 0 and fovy in (0, 180), "
@@ -62,6 +63,7 @@ std::unique_ptr<Guidance> Magic123::from_config(ConfigReader& c, const BuildCont
   o.lambda_3d = c.get("lambda_3d", o.lambda_3d);
   o.rgb_weight = c.get("rgb_weight", o.rgb_weight);
   o.mask_weight = c.get("mask_weight", o.mask_weight);
+  o.depth_weight = c.get("depth_weight", o.depth_weight);
   if (c.has("reference")) {
     ConfigReader r(c.raw("reference"), c.where() + ".reference");
     o.reference.elevation_deg = r.get("elevation_deg", o.reference.elevation_deg);
@@ -81,15 +83,15 @@ std::unique_ptr<Guidance> Magic123::from_config(ConfigReader& c, const BuildCont
   return std::make_unique<Magic123>(std::move(g2), std::move(g3), o);
 }
 
-std::pair<at::Tensor, at::Tensor> Magic123::reference_images(int64_t height, int64_t width) {
+const GroundTruthImages& Magic123::reference_images(int64_t height, int64_t width) {
   auto key = std::make_pair(height, width);
   if (auto it = references_.find(key); it != references_.end()) return it->second;
   Camera cam = options_.reference;
   cam.height = height;
   cam.width = width;
   auto& prior = dynamic_cast<ExactPrior&>(guidance_3d_->prior());
-  GroundTruthImages gt = prior.ground_truth(guidance_3d_->prompt(), CameraBatch({cam}));
-  return references_.emplace(key, std::make_pair(gt.rgb, gt.alpha)).first->second;
+  return references_.emplace(key, prior.ground_truth(guidance_3d_->prompt(), CameraBatch({cam})))
+      .first->second;
 }
 
 GuidanceOutput Magic123::compute(const GuidanceInput& input) {
@@ -98,7 +100,7 @@ GuidanceOutput Magic123::compute(const GuidanceInput& input) {
   Camera cam = options_.reference;
   cam.height = h;
   cam.width = w;
-  guidance_3d_->set_reference(ReferenceView{reference_images(h, w).first[0], cam});
+  guidance_3d_->set_reference(ReferenceView{reference_images(h, w).rgb[0], cam});
 
   GuidanceOutput out2 = guidance_2d_->compute(input);
   GuidanceOutput out3 = guidance_3d_->compute(input);
@@ -110,20 +112,35 @@ GuidanceOutput Magic123::compute(const GuidanceInput& input) {
   return out;
 }
 
-GuidanceOutput Magic123::reference_loss(const at::Tensor& rgb, const at::Tensor& alpha, int64_t,
-                                        int64_t) {
+GuidanceOutput Magic123::reference_loss(const at::Tensor& rgb, const at::Tensor& alpha,
+                                        const at::Tensor& depth, int64_t, int64_t) {
   check_shape(rgb, "magic123 reference render rgb", {1, 3, -1, -1}, "[1, 3, H, W]");
-  check_shape(alpha, "magic123 reference render alpha", {1, 1, rgb.size(2), rgb.size(3)},
-              "[1, 1, H, W]");
-  auto [ref_rgb, ref_alpha] = reference_images(rgb.size(2), rgb.size(3));
-  ref_rgb = ref_rgb.to(rgb.device(), rgb.scalar_type());
-  ref_alpha = ref_alpha.to(rgb.device(), rgb.scalar_type());
+  const int64_t h = rgb.size(2), w = rgb.size(3);
+  check_shape(alpha, "magic123 reference render alpha", {1, 1, h, w}, "[1, 1, H, W]");
+  const GroundTruthImages& ref = reference_images(h, w);
+  at::Tensor ref_rgb = ref.rgb.to(rgb.device(), rgb.scalar_type());
+  at::Tensor ref_alpha = ref.alpha.to(rgb.device(), rgb.scalar_type());
   at::Tensor rgb_loss = (rgb * ref_alpha - ref_rgb * ref_alpha).pow(2).mean();
   at::Tensor mask_loss = (alpha - ref_alpha).pow(2).mean();
   GuidanceOutput out;
   out.loss = options_.rgb_weight * rgb_loss + options_.mask_weight * mask_loss;
   out.metrics["ref_rgb"] = rgb_loss.item<double>();
   out.metrics["ref_mask"] = mask_loss.item<double>();
+  if (options_.depth_weight > 0) {
+    SDS_CHECK(depth.defined(), "magic123 guidance: depth_weight {} needs a rendered depth; this "
+              "representation renders none (set depth_weight 0)", options_.depth_weight);
+    check_shape(depth, "magic123 reference render depth", {1, 1, h, w}, "[1, 1, H, W]");
+    at::Tensor mask = ref.alpha.to(rgb.device()) > 0.5;
+    at::Tensor pred = depth.masked_select(mask);
+    at::Tensor gt = ref.depth.to(rgb.device(), rgb.scalar_type()).masked_select(mask);
+    if (pred.numel() >= 2) {
+      at::Tensor pc = pred - pred.mean(), gc = gt - gt.mean();
+      at::Tensor pearson = (pc * gc).sum() / ((pc.pow(2).sum() * gc.pow(2).sum()).sqrt() + 1e-8);
+      at::Tensor depth_loss = (1 - pearson) / 2;
+      out.loss = out.loss + options_.depth_weight * depth_loss;
+      out.metrics["ref_depth"] = depth_loss.item<double>();
+    }
+  }
   return out;
 }
 

@@ -82,7 +82,8 @@ StepInfo Trainer::step() {
     reference->height = sampler_->height();
     reference->width = sampler_->width();
     RenderOutput known = representation_->render(CameraBatch({*reference}), options_.render);
-    GuidanceOutput ref = guidance_->reference_loss(known.rgb, known.alpha, i, options_.steps);
+    GuidanceOutput ref = guidance_->reference_loss(known.rgb, known.alpha, known.depth, i,
+                                                    options_.steps);
     out.loss = out.loss + ref.loss;
     out.metrics.merge(ref.metrics);
   }

@@ -25,6 +25,9 @@ struct GroundTruthOptions {
 struct GroundTruthImages {
   at::Tensor rgb;    ///< `[B, 3, H, W]` float32 in [0, 1], composited over the background
   at::Tensor alpha;  ///< `[B, 1, H, W]` float32, the fraction of sub-pixel rays that hit the object
+  /// `[B, 1, H, W]` float32, the distance to the first hit along the (unit) ray averaged over the
+  /// sub-pixel rays, misses counting 0: the alpha-weighted depth a volume renderer outputs.
+  at::Tensor depth;
 };
 
 /// Renders `concept_` from every camera of `cameras` (double-precision intersection on the CPU,

@@ -59,9 +59,11 @@ class Guidance {
   /// The known view that the objective supervises directly (Magic123's reference image), if any;
   /// its image size is left to the trainer, which renders it at the sampler's size every step.
   virtual std::optional<Camera> reference_camera() const { return std::nullopt; }
-  /// The loss of the render of `reference_camera()`: rgb `[1, 3, H, W]`, alpha `[1, 1, H, W]`.
+  /// The loss of the render of `reference_camera()`: rgb `[1, 3, H, W]`, alpha and depth
+  /// `[1, 1, H, W]` (depth undefined when the representation renders none).
   virtual GuidanceOutput reference_loss(const at::Tensor& rgb, const at::Tensor& alpha,
-                                        int64_t step, int64_t total_steps);
+                                        const at::Tensor& depth, int64_t step,
+                                        int64_t total_steps);
 };
 
 /// 0.5 ||z - sg(z - g)||^2 / B: a loss whose gradient w.r.t. z `[B, ...]` is exactly g / B

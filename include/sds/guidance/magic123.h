@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 
+#include "sds/diffusion/ground_truth.h"
 #include "sds/guidance/distillation.h"
 
 namespace sds {
@@ -16,12 +17,15 @@ struct Magic123Options {
   double lambda_3d = 40.0;  ///< weight of the 3D (reference-image) objective
   double rgb_weight = 5.0;  ///< MSE(rgb alpha_ref, rgb_ref alpha_ref) on the reference view
   double mask_weight = 0.5;  ///< MSE(alpha, alpha_ref) on the reference view
+  /// (1 - Pearson(depth, depth_ref)) / 2 over the reference mask (alpha_ref > 0.5), scale- and
+  /// shift-free as Magic123's monocular-depth term; the reference depth is exact here.
+  double depth_weight = 0.01;
   /// The reference camera (its image size is the trainer's); Magic123's reference is frontal.
   Camera reference{0.0, 0.0, 3.0, 40.0, 0, 0};
 };
 
 /// L = lambda_2d L_2d + lambda_3d L_3d on the sampled views, and rgb_weight L_rgb + mask_weight
-/// L_mask on the reference view. Each objective has its own prior: by default the exact prior
+/// L_mask + depth_weight L_depth on the reference view. Each objective has its own prior: by default the exact prior
 /// with text conditioning (2D, SDS at scale 100, t in [200, 600]) and with reference conditioning
 /// (3D, SDS at scale 5, t in [200, 600]). The reference image is the 3D prior's ground truth of
 /// the prompt at the reference camera.
@@ -38,11 +42,12 @@ class Magic123 : public Guidance {
   std::vector<ParameterGroup> parameter_groups() override;
   std::vector<std::pair<std::string, at::Tensor>> named_tensors() override;
   std::optional<Camera> reference_camera() const override { return options_.reference; }
-  GuidanceOutput reference_loss(const at::Tensor& rgb, const at::Tensor& alpha, int64_t step,
+  GuidanceOutput reference_loss(const at::Tensor& rgb, const at::Tensor& alpha,
+                                const at::Tensor& depth, int64_t step,
                                 int64_t total_steps) override;
 
-  /// The reference rgb `[1, 3, H, W]` and alpha `[1, 1, H, W]` at an image size (cached).
-  std::pair<at::Tensor, at::Tensor> reference_images(int64_t height, int64_t width);
+  /// The reference view's ground truth (rgb, alpha, depth) at an image size (cached).
+  const GroundTruthImages& reference_images(int64_t height, int64_t width);
 
   DistillationGuidance& guidance_2d() { return *guidance_2d_; }
   DistillationGuidance& guidance_3d() { return *guidance_3d_; }
@@ -50,7 +55,7 @@ class Magic123 : public Guidance {
  private:
   std::unique_ptr<DistillationGuidance> guidance_2d_, guidance_3d_;
   Magic123Options options_;
-  std::map<std::pair<int64_t, int64_t>, std::pair<at::Tensor, at::Tensor>> references_;
+  std::map<std::pair<int64_t, int64_t>, GroundTruthImages> references_;
 };
 
 }  // namespace sds
