@@ -58,14 +58,15 @@ CameraBatch OrbitSampler::sample(int64_t /*step*/, at::Generator& generator) con
     const double ua = options_.batch_uniform_azimuth
                           ? (acc[g][1] + static_cast<double>(g)) / static_cast<double>(groups)
                           : acc[g][1];
+    Camera c;
+    c.elevation_deg = lerp(options_.elevation_deg, acc[g][0]);
+    c.radius = lerp(options_.radius, acc[g][2]);
+    c.fovy_deg = lerp(options_.fovy_deg, acc[g][3]);
+    c.height = options_.height;
+    c.width = options_.width;
     for (int64_t j = 0; j < n; ++j) {
-      Camera c;
-      c.elevation_deg = lerp(options_.elevation_deg, acc[g][0]);
-      c.azimuth_deg = lerp(options_.azimuth_deg, (ua + static_cast<double>(j)) / static_cast<double>(n));
-      c.radius = lerp(options_.radius, acc[g][2]);
-      c.fovy_deg = lerp(options_.fovy_deg, acc[g][3]);
-      c.height = options_.height;
-      c.width = options_.width;
+      const double u = (ua + static_cast<double>(j)) / static_cast<double>(n);
+      c.azimuth_deg = lerp(options_.azimuth_deg, u);
       cameras.push_back(c);
     }
   }

@@ -142,13 +142,11 @@ void ExactPrior::set_personal_components(const at::Tensor& rgb, const CameraBatc
   components(rgb.size(2), rgb.size(3));  // the grid first
   std::lock_guard<std::mutex> lock(cache_mutex_);
   ExactPriorComponents& comps = cache_.at({rgb.size(2), rgb.size(3)});
-  const int64_t base = comps.base_count;
+  keep_grid_only(comps);
   at::Tensor mu = (rgb.to(at::kCPU, at::kDouble) * 2 - 1).reshape({rgb.size(0), -1});
-  comps.mu = at::cat({comps.mu.narrow(0, 0, base), mu}).contiguous();
+  comps.mu = at::cat({comps.mu, mu}).contiguous();
   comps.mu_sq_norm = comps.mu.pow(2).sum(1);
-  comps.cameras.resize(base);
-  comps.concept_index.resize(base);
-  std::vector<at::Tensor> dirs{comps.directions.narrow(0, 0, base)};
+  std::vector<at::Tensor> dirs{comps.directions};
   for (const Camera& cam : cameras.cameras()) {
     comps.cameras.push_back(cam);
     comps.concept_index.push_back(concept_index);
@@ -157,16 +155,18 @@ void ExactPrior::set_personal_components(const at::Tensor& rgb, const CameraBatc
   comps.directions = at::cat(dirs).contiguous();
 }
 
+void ExactPrior::keep_grid_only(ExactPriorComponents& comps) {
+  const int64_t base = comps.base_count;
+  comps.mu = comps.mu.narrow(0, 0, base).contiguous();
+  comps.mu_sq_norm = comps.mu_sq_norm.narrow(0, 0, base).contiguous();
+  comps.directions = comps.directions.narrow(0, 0, base).contiguous();
+  comps.cameras.resize(base);
+  comps.concept_index.resize(base);
+}
+
 void ExactPrior::clear_personal_components() {
   std::lock_guard<std::mutex> lock(cache_mutex_);
-  for (auto& [size, comps] : cache_) {
-    const int64_t base = comps.base_count;
-    comps.mu = comps.mu.narrow(0, 0, base).contiguous();
-    comps.mu_sq_norm = comps.mu_sq_norm.narrow(0, 0, base).contiguous();
-    comps.directions = comps.directions.narrow(0, 0, base).contiguous();
-    comps.cameras.resize(base);
-    comps.concept_index.resize(base);
-  }
+  for (auto& [size, comps] : cache_) keep_grid_only(comps);
 }
 
 int64_t ExactPrior::personal_count(int64_t height, int64_t width) {
@@ -209,14 +209,27 @@ ExactPrior::Selection ExactPrior::select(const ExactPriorComponents& comps,
   return sel;
 }
 
+at::Tensor ExactPrior::noisy_distances(const at::Tensor& x, const at::Tensor& mu,
+                                       const at::Tensor& mu_sq_norm, double a) {
+  // ||x - sqrt(a) mu||^2 = ||x||^2 - 2 sqrt(a) <x, mu> + a ||mu||^2.
+  return x.pow(2).sum() - 2 * std::sqrt(a) * mu.matmul(x) + a * mu_sq_norm;
+}
+
+at::Tensor ExactPrior::shrunk_mean(const at::Tensor& m, const at::Tensor& x, double a) const {
+  const double s2 = options_.sigma * options_.sigma;
+  return m + (s2 * std::sqrt(a) / noisy_variance(a)) * (x - std::sqrt(a) * m);
+}
+
+at::Tensor ExactPrior::mixture_log_density(const at::Tensor& logits, double a, int64_t d) const {
+  return at::logsumexp(logits, 0) -
+         0.5 * static_cast<double>(d) * std::log(2 * std::numbers::pi * noisy_variance(a));
+}
+
 at::Tensor ExactPrior::logits(const ExactPriorComponents& comps, const Selection& sel,
                               const at::Tensor& x_flat, double a) const {
-  const double v = noisy_variance(a);
-  at::Tensor mu = comps.mu.index_select(0, sel.index);
-  // ||x - sqrt(a) mu||^2 = ||x||^2 - 2 sqrt(a) <x, mu> + a ||mu||^2, one matrix product.
-  at::Tensor dist = x_flat.pow(2).sum() - 2 * std::sqrt(a) * mu.matmul(x_flat) +
-                    a * comps.mu_sq_norm.index_select(0, sel.index);
-  return sel.log_pi - dist / (2 * v);
+  at::Tensor dist = noisy_distances(x_flat, comps.mu.index_select(0, sel.index),
+                                    comps.mu_sq_norm.index_select(0, sel.index), a);
+  return sel.log_pi - dist / (2 * noisy_variance(a));
 }
 
 void ExactPrior::check_inputs(const at::Tensor& x_t, const at::Tensor& t,
@@ -271,7 +284,6 @@ at::Tensor ExactPrior::posterior_mean(const at::Tensor& x_t, const at::Tensor& t
                                       const Conditioning& cond) {
   check_inputs(x_t, t, cond);
   const auto& comps = components(x_t.size(2), x_t.size(3));
-  const double s2 = options_.sigma * options_.sigma;
   std::vector<at::Tensor> out;
   if (multiview()) {
     for (int64_t g = 0; g < x_t.size(0) / options_.views_per_group; ++g) {
@@ -281,10 +293,8 @@ at::Tensor ExactPrior::posterior_mean(const at::Tensor& x_t, const at::Tensor& t
   }
   for (int64_t b = 0; b < x_t.size(0); ++b) {
     Element e = element(comps, x_t.detach(), t, cond, b);
-    const double a = e.alpha_bar, v = noisy_variance(a);
     at::Tensor m = at::softmax(e.logits, 0).matmul(comps.mu.index_select(0, e.index));
-    // Each component's posterior mean is mu_k + (s^2 sqrt(a) / v)(x - sqrt(a) mu_k).
-    out.push_back(m + (s2 * std::sqrt(a) / v) * (e.x - std::sqrt(a) * m));
+    out.push_back(shrunk_mean(m, e.x, e.alpha_bar));
   }
   return at::stack(out).view(x_t.sizes()).to(x_t.device(), x_t.scalar_type());
 }
@@ -304,17 +314,13 @@ at::Tensor ExactPrior::log_density(const at::Tensor& x_t, const at::Tensor& t,
   if (multiview()) {
     for (int64_t g = 0; g < x_t.size(0) / options_.views_per_group; ++g) {
       GroupElement e = group_element(comps, x_t, t, cond, g);
-      const double v = noisy_variance(e.alpha_bar);
-      const double d = static_cast<double>(e.x.numel());
-      out.push_back(at::logsumexp(e.logits, 0) - 0.5 * d * std::log(2 * std::numbers::pi * v));
+      out.push_back(mixture_log_density(e.logits, e.alpha_bar, e.x.numel()));
     }
     return at::stack(out);
   }
   for (int64_t b = 0; b < x_t.size(0); ++b) {
     Element e = element(comps, x_t, t, cond, b);
-    const double v = noisy_variance(e.alpha_bar);
-    const double d = static_cast<double>(e.x.numel());
-    out.push_back(at::logsumexp(e.logits, 0) - 0.5 * d * std::log(2 * std::numbers::pi * v));
+    out.push_back(mixture_log_density(e.logits, e.alpha_bar, e.x.numel()));
   }
   return at::stack(out);
 }

@@ -79,28 +79,23 @@ ExactPrior::GroupElement ExactPrior::group_element(const ExactPriorComponents& c
   at::Tensor log_pi = log_w - at::logsumexp(log_w, 0);
 
   // Joint log-likelihood: the sum over views of -||x_j - sqrt(a) mu_kj||^2 / (2 v).
-  const double a = e.alpha_bar, v = noisy_variance(a);
   at::Tensor dist = at::zeros({tuples.size(0)}, at::kDouble);
   for (int64_t j = 0; j < n; ++j) {
-    at::Tensor x = e.x[j];
-    at::Tensor all = x.pow(2).sum() - 2 * std::sqrt(a) * comps.mu.matmul(x) + a * comps.mu_sq_norm;
+    at::Tensor all = noisy_distances(e.x[j], comps.mu, comps.mu_sq_norm, e.alpha_bar);
     dist = dist + all.index_select(0, tuples.select(1, j));
   }
-  e.logits = log_pi - dist / (2 * v);
+  e.logits = log_pi - dist / (2 * noisy_variance(e.alpha_bar));
   return e;
 }
 
 at::Tensor ExactPrior::group_posterior_mean(const ExactPriorComponents& comps,
                                             const GroupElement& e) const {
-  const double s2 = options_.sigma * options_.sigma;
-  const double a = e.alpha_bar, v = noisy_variance(a);
   at::Tensor r = at::softmax(e.logits, 0);
   std::vector<at::Tensor> out;
   for (int64_t j = 0; j < e.tuples.size(1); ++j) {
     // The weight of each grid component in view j: the summed responsibility of its tuples.
     at::Tensor w = at::zeros({comps.mu.size(0)}, at::kDouble).index_add_(0, e.tuples.select(1, j), r);
-    at::Tensor m = w.matmul(comps.mu);
-    out.push_back(m + (s2 * std::sqrt(a) / v) * (e.x[j] - std::sqrt(a) * m));
+    out.push_back(shrunk_mean(w.matmul(comps.mu), e.x[j], e.alpha_bar));
   }
   return at::stack(out);
 }

@@ -37,8 +37,8 @@ ExactPrior::Selection ExactPrior::select_reference(const ExactPriorComponents& c
 
   // The reference's concept and pose: its nearest component.
   at::Tensor y = ref.rgb.to(at::kCPU, at::kDouble).reshape({-1}) * 2 - 1;
-  at::Tensor dist = comps.mu_sq_norm - 2 * comps.mu.matmul(y);
-  const int64_t nearest = dist.argmin().item<int64_t>();
+  const int64_t nearest =
+      noisy_distances(y, comps.mu, comps.mu_sq_norm, 1.0).argmin().item<int64_t>();
   const int64_t concept_index = comps.concept_index[nearest];
   const Camera& pose = comps.cameras[nearest];
 

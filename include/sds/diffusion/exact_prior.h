@@ -142,6 +142,17 @@ class ExactPrior : public Prior {
   /// The `[T, N]` tuples of `comps` (built after the grid components).
   at::Tensor build_tuples(const ExactPriorComponents& comps) const;
   bool multiview() const { return options_.conditioning == "multiview"; }
+  /// ||x - sqrt(a) mu_k||^2 `[K]` for a flattened image `x` `[D]` and components `mu` `[K, D]`
+  /// with squared norms `mu_sq_norm` `[K]`, as one matrix product.
+  static at::Tensor noisy_distances(const at::Tensor& x, const at::Tensor& mu,
+                                    const at::Tensor& mu_sq_norm, double a);
+  /// E[x0 | x_t] of one image from its mixture mean m = sum_k r_k mu_k: each component's
+  /// posterior mean is mu_k + (s^2 sqrt(a) / v)(x - sqrt(a) mu_k).
+  at::Tensor shrunk_mean(const at::Tensor& m, const at::Tensor& x, double a) const;
+  /// log p_t of `d` values from the logits of their mixture: logsumexp - d/2 log(2 pi v).
+  at::Tensor mixture_log_density(const at::Tensor& logits, double a, int64_t d) const;
+  /// Drops the personal components of `comps`, keeping the grid.
+  static void keep_grid_only(ExactPriorComponents& comps);
   /// v = a s^2 + (1 - a), the variance of each component at noise level alpha_bar = a.
   double noisy_variance(double a) const {
     return a * options_.sigma * options_.sigma + (1 - a);

@@ -30,14 +30,14 @@ struct GroundTruthImages {
   at::Tensor depth;
 };
 
-/// Renders `concept_` from every camera of `cameras` (double-precision intersection on the CPU,
-/// parallel over pixels). The concept is validated first (sds::Error on invalid input).
 /// The fraction of `samples`^3 sub-points of each cell that lie inside the concept's object, for
 /// cells of side `cell` centred on `points` `[N, 3]` (float64, world units): `[N]` in [0, 1].
 /// With `cell` = 0 it is the exact inside test (0 or 1) at the points.
 at::Tensor concept_occupancy(const Concept& concept_, const at::Tensor& points, double cell = 0.0,
                              int64_t samples = 2);
 
+/// Renders `concept_` from every camera of `cameras` (double-precision intersection on the CPU,
+/// parallel over pixels). The concept is validated first (sds::Error on invalid input).
 GroundTruthImages render_ground_truth(const Concept& concept_, const CameraBatch& cameras,
                                       const GroundTruthOptions& options = {});
 

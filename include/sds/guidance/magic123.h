@@ -25,8 +25,8 @@ struct Magic123Options {
 };
 
 /// L = lambda_2d L_2d + lambda_3d L_3d on the sampled views, and rgb_weight L_rgb + mask_weight
-/// L_mask + depth_weight L_depth on the reference view. Each objective has its own prior: by default the exact prior
-/// with text conditioning (2D, SDS at scale 100, t in [200, 600]) and with reference conditioning
+/// L_mask + depth_weight L_depth on the reference view. Each objective has its own prior: by
+/// default the exact prior with text conditioning (2D, SDS at scale 100, t in [200, 600]) and with reference conditioning
 /// (3D, SDS at scale 5, t in [200, 600]). The reference image is the 3D prior's ground truth of
 /// the prompt at the reference camera.
 class Magic123 : public Guidance {
@@ -55,6 +55,9 @@ class Magic123 : public Guidance {
  private:
   std::unique_ptr<DistillationGuidance> guidance_2d_, guidance_3d_;
   Magic123Options options_;
+  /// The reference camera at an image size.
+  Camera reference_at(int64_t height, int64_t width) const;
+
   std::map<std::pair<int64_t, int64_t>, GroundTruthImages> references_;
 };
 

@@ -54,8 +54,9 @@ class Representation {
   /// An occupancy field: the fraction inside the object of cells of side `cell` centred on
   /// world points `[N, 3]` (float64), `[N]` in [0, 1].
   using Occupancy = std::function<at::Tensor(const at::Tensor& points, double cell)>;
-  /// Sets the geometry to an occupancy field and stops training it, so that only the appearance is optimised (DreamCraft3D's texture
-  /// stage on a fixed geometry). Representations that cannot do this throw sds::Error.
+  /// Sets the geometry to an occupancy field and stops training it, so that only the appearance
+  /// is optimised (DreamCraft3D's texture stage on a fixed geometry). Representations that
+  /// cannot do this throw sds::Error.
   virtual void fix_geometry(const Occupancy& occupancy);
 };
 
