@@ -6,13 +6,12 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "ops/composite_rays_kernels.h"
+#include "ops/op_glue.h"
 #include "sds/core/checks.h"
 #include "sds/core/error.h"
 
 #ifdef SDS_WITH_CUDA
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAGuard.h>
 #endif
 
 namespace sds::ops {
@@ -21,17 +20,11 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-at::Tensor contiguous_or_undefined(const at::Tensor& t) { return t.defined() ? t.contiguous() : t; }
+using detail::contiguous_or_undefined;
 
 #ifdef SDS_WITH_CUDA
-template <typename T>
-const T* ptr_or_null(const at::Tensor& t) {
-  return t.defined() ? t.data_ptr<T>() : nullptr;
-}
-
-void check_launch(cudaError_t err, const char* what) {
-  SDS_CHECK(err == cudaSuccess, "{}: CUDA kernel launch failed: {}", what, cudaGetErrorString(err));
-}
+using detail::check_launch;
+using detail::ptr_or_null;
 
 void composite_rays_fwd_cuda(const detail::CompositeForward& f) {
   const c10::cuda::CUDAGuard guard(f.sigmas.device());

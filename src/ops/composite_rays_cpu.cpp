@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "ops/composite_rays_kernels.h"
+#include "ops/op_glue.h"
 
 namespace sds::ops::detail {
 namespace {
@@ -15,11 +16,6 @@ namespace {
 // Rays per task: about GRAIN_SIZE samples, so short rays do not drown in scheduling.
 int64_t ray_grain(int64_t S) {
   return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(S, 1));
-}
-
-template <typename T>
-const T* ptr_or_null(const at::Tensor& t) {
-  return t.defined() ? t.data_ptr<T>() : nullptr;
 }
 
 }  // namespace

@@ -5,14 +5,13 @@
 
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "ops/op_glue.h"
 #include "ops/trilinear_sample_kernels.h"
 #include "sds/core/checks.h"
 #include "sds/core/error.h"
 
 #ifdef SDS_WITH_CUDA
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAGuard.h>
 #endif
 
 namespace sds::ops {
@@ -22,9 +21,7 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 #ifdef SDS_WITH_CUDA
-void check_launch(cudaError_t err, const char* what) {
-  SDS_CHECK(err == cudaSuccess, "{}: CUDA kernel launch failed: {}", what, cudaGetErrorString(err));
-}
+using detail::check_launch;
 
 void trilinear_sample_fwd_cuda(const at::Tensor& grid, const at::Tensor& points,
                                const at::Tensor& out) {
