@@ -117,9 +117,5 @@ std::vector<std::pair<std::string, at::Tensor>> VoxelGrid::named_tensors() {
   return {{"density", density_}, {"color", color_}};
 }
 
-template <>
-void register_builtins<Representation>(Registry<Representation>& r) {
-  r.add("voxel_grid", &VoxelGrid::from_config);
-}
 
 }  // namespace sds

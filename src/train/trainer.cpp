@@ -35,6 +35,55 @@ std::vector<std::pair<std::string, at::Tensor>> checkpoint_tensors(Representatio
 
 }  // namespace
 
+// torch's Adam keeps its state in a map keyed by the parameter's TensorImpl.
+class Trainer::AdamAccess : public OptimizerState {
+ public:
+  explicit AdamAccess(torch::optim::Adam& adam) : adam_(adam) {}
+
+  AdamMoments moments(const at::Tensor& param) override {
+    auto it = adam_.state().find(param.unsafeGetTensorImpl());
+    if (it == adam_.state().end()) return {};
+    auto& st = static_cast<torch::optim::AdamParamState&>(*it->second);
+    return {st.exp_avg(), st.exp_avg_sq()};
+  }
+
+  void replace(const at::Tensor& old_param, const at::Tensor& new_param,
+               const AdamMoments& m) override {
+    at::Tensor* slot = nullptr;
+    for (auto& group : adam_.param_groups()) {
+      for (auto& p : group.params()) {
+        if (p.unsafeGetTensorImpl() == old_param.unsafeGetTensorImpl()) slot = &p;
+      }
+    }
+    SDS_CHECK(slot != nullptr, "optimizer: the parameter to replace is not optimised");
+    SDS_CHECK(m.exp_avg.defined() == m.exp_avg_sq.defined() &&
+                  (!m.exp_avg.defined() || (m.exp_avg.sizes() == new_param.sizes() &&
+                                            m.exp_avg_sq.sizes() == new_param.sizes())),
+              "optimizer: moments of shape {} for a parameter of shape {}",
+              m.exp_avg.defined() ? shape_string(m.exp_avg.sizes()) : "(none)",
+              shape_string(new_param.sizes()));
+    auto& state = adam_.state();
+    auto it = state.find(old_param.unsafeGetTensorImpl());
+    std::unique_ptr<torch::optim::OptimizerParamState> next;
+    if (it != state.end()) {
+      auto& old_state = static_cast<torch::optim::AdamParamState&>(*it->second);
+      if (m.exp_avg.defined()) {
+        auto fresh = std::make_unique<torch::optim::AdamParamState>();
+        fresh->step(old_state.step());
+        fresh->exp_avg(m.exp_avg);
+        fresh->exp_avg_sq(m.exp_avg_sq);
+        next = std::move(fresh);
+      }
+      state.erase(it);
+    }
+    *slot = new_param;
+    if (next) state[new_param.unsafeGetTensorImpl()] = std::move(next);
+  }
+
+ private:
+  torch::optim::Adam& adam_;
+};
+
 Trainer::Trainer(std::shared_ptr<Representation> representation,
                  std::shared_ptr<CameraSampler> sampler, std::shared_ptr<Guidance> guidance,
                  TrainerOptions options)
@@ -54,12 +103,14 @@ Trainer::Trainer(std::shared_ptr<Representation> representation,
       opts->betas({options_.adam_beta1, options_.adam_beta2}).eps(options_.adam_eps);
       groups.emplace_back(g.parameters, std::move(opts));
       base_lrs_.push_back(g.lr);
+      lr_at_.push_back(g.lr_at);
     }
   };
   add_groups(representation_->parameter_groups(), "representation");
   representation_groups_ = groups.size();
   add_groups(guidance_->parameter_groups(), "guidance");
   optimizer_ = std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(1e-2));
+  adam_access_ = std::make_unique<AdamAccess>(*optimizer_);
 }
 
 Trainer::~Trainer() = default;
@@ -94,9 +145,10 @@ StepInfo Trainer::step() {
   SDS_CHECK(std::isfinite(out.lr_scale) && out.lr_scale > 0,
             "step {}: the guidance asked for learning-rate scale {}, expected > 0", i + 1,
             out.lr_scale);
-  for (size_t k = 0; k < representation_groups_; ++k) {
+  for (size_t k = 0; k < base_lrs_.size(); ++k) {
+    const double lr = lr_at_[k] ? lr_at_[k](i) : base_lrs_[k];
     static_cast<torch::optim::AdamOptions&>(optimizer_->param_groups()[k].options())
-        .lr(base_lrs_[k] * out.lr_scale);
+        .lr(k < representation_groups_ ? lr * out.lr_scale : lr);
   }
   out.loss.backward();
   for (auto& group : optimizer_->param_groups()) {
@@ -116,7 +168,7 @@ StepInfo Trainer::step() {
                 i + 1, checkpoint_path().string());
     }
   }
-  representation_->after_step(i);
+  representation_->after_step(i, *adam_access_);
   steps_done_ = i + 1;
 
   if (!options_.run_dir.empty() && options_.checkpoint_every > 0 &&
@@ -166,7 +218,24 @@ void Trainer::load_checkpoint(const std::filesystem::path& path) {
     fail("{}: not a readable sds checkpoint: {}", path.string(), e.what_without_backtrace());
   }
   at::NoGradGuard no_grad;
-  for (auto& [key, tensor] : checkpoint_tensors(*representation_, *guidance_)) {
+  // The representation restores itself (its sizes may have changed, e.g. by densification)
+  // before the optimiser state that refers to its parameters.
+  std::map<std::string, at::Tensor> stored_repr;
+  for (auto& [name, tensor] : representation_->named_tensors()) {
+    at::Tensor stored;
+    SDS_CHECK(archive.try_read("representation." + name, stored),
+              "{}: checkpoint has no tensor \"representation.{}\" (written for another "
+              "representation?)",
+              path.string(), name);
+    stored_repr.emplace(name, stored);
+  }
+  try {
+    representation_->restore_tensors(stored_repr, *adam_access_);
+  } catch (const Error& e) {
+    fail("{}: {}", path.string(), e.what());
+  }
+  for (auto& [name, tensor] : guidance_->named_tensors()) {
+    const std::string key = "guidance." + name;
     at::Tensor stored;
     SDS_CHECK(archive.try_read(key, stored),
               "{}: checkpoint has no tensor \"{}\" (written for another {}?)", path.string(), key,

@@ -4,12 +4,15 @@
 #include <ATen/ATen.h>
 
 #include <array>
+#include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "sds/camera/camera.h"
+#include "sds/core/optimizer_state.h"
 #include "sds/core/parameter_group.h"
 
 namespace sds {
@@ -48,8 +51,22 @@ class Representation {
   /// Every tensor of the state (parameters and buffers), by name, for checkpoints.
   virtual std::vector<std::pair<std::string, at::Tensor>> named_tensors() = 0;
 
-  /// Called after each optimiser step (densification, pruning, occupancy updates); no-op default.
-  virtual void after_step(int64_t step) {}
+  /// Called after each optimiser step with 0-based `step` (densification, pruning, occupancy
+  /// updates). A representation that replaces its parameter tensors tells `optimizer`, which
+  /// keeps the Adam state in step. No-op default.
+  virtual void after_step(int64_t step, OptimizerState& optimizer) {}
+
+  /// Restores the state from checkpointed tensors (by the names of named_tensors()). The default
+  /// copies into the existing tensors and throws sds::Error on a missing name or another shape;
+  /// representations whose sizes change during training replace their tensors instead and tell
+  /// `optimizer`.
+  virtual void restore_tensors(const std::map<std::string, at::Tensor>& stored,
+                               OptimizerState& optimizer);
+
+  /// File formats export_file() writes ("obj", "ply", ...); none by default.
+  virtual std::vector<std::string> export_formats() const { return {}; }
+  /// Writes the representation to `path` in `format` (one of export_formats()), atomically.
+  virtual void export_file(const std::filesystem::path& path, const std::string& format);
 
   /// An occupancy field: the fraction inside the object of cells of side `cell` centred on
   /// world points `[N, 3]` (float64), `[N]` in [0, 1].

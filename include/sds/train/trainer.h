@@ -76,7 +76,10 @@ class Trainer {
   std::shared_ptr<Guidance> guidance_;
   TrainerOptions options_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
+  class AdamAccess;  // the OptimizerState given to Representation::after_step
+  std::unique_ptr<AdamAccess> adam_access_;
   std::vector<double> base_lrs_;      ///< per optimiser group
+  std::vector<std::function<double(int64_t)>> lr_at_;  ///< per group; empty = base lr
   size_t representation_groups_ = 0;  ///< the first groups; lr_scale applies to them only
   int64_t steps_done_ = 0;
 };

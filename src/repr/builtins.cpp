@@ -1,0 +1,15 @@
+// The representations that configs can name.
+
+#include "sds/core/registry.h"
+#include "sds/repr/gaussians.h"
+#include "sds/repr/voxel_grid.h"
+
+namespace sds {
+
+template <>
+void register_builtins<Representation>(Registry<Representation>& r) {
+  r.add("voxel_grid", &VoxelGrid::from_config);
+  r.add("gaussians", &Gaussians::from_config);
+}
+
+}  // namespace sds
