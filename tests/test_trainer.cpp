@@ -103,6 +103,17 @@ TEST_CASE("resuming from a checkpoint gives the parameters of an uninterrupted r
   sds::Json vsd = quick_config();
   vsd["guidance"] = {{"type", "vsd"}, {"particle_lr", 0.003}};
   check_resume(vsd, "vsd");
+  // Gaussians: densification changes the parameter count after the checkpoint (refinements at
+  // steps 3, 6 and 9, growth capped at 1000), so the restore resizes tensors and Adam state.
+  sds::Json gs = sds::read_json_file(std::filesystem::path(SDS_SOURCE_DIR) /
+                                     "examples/configs/gaussians.json");
+  gs["camera_sampler"]["height"] = 16;
+  gs["camera_sampler"]["width"] = 16;
+  gs["representation"]["num_points"] = 300;
+  gs["representation"]["densify"] = {{"preset", "dreamgaussian"}, {"grow_grad2d", 1e-9},
+                                     {"refine_start", 1}, {"refine_every", 3},
+                                     {"max_gaussians", 1000}};
+  check_resume(gs, "gaussians");
 }
 
 TEST_CASE("a NaN stops the run naming the step and the part, keeping the last checkpoint",

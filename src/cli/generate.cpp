@@ -18,6 +18,7 @@ struct GenerateArgs {
   int64_t seed = -1;
   int64_t steps = -1;
   bool resume = false;
+  std::vector<std::string> exports;
 };
 
 void run(const GenerateArgs& a) {
@@ -38,6 +39,7 @@ void run(const GenerateArgs& a) {
   std::unique_ptr<ProgressBar> bar;
   GenerateOptions options;
   options.resume = a.resume;
+  options.exports = a.exports;
   options.on_step = [&](const StepInfo& info) {
     if (!bar) bar = std::make_unique<ProgressBar>(info.total_steps);
     bar->update(info.step, info.loss, info.metrics);
@@ -47,6 +49,7 @@ void run(const GenerateArgs& a) {
   fmt::print("run folder: {}\n", r.run_dir.string());
   fmt::print("held-out PSNR: mean {:.2f} dB, worst view {:.2f} dB ({} steps, {:.1f} s)\n",
              r.held_out.mean, r.held_out.min, r.steps, r.seconds);
+  for (const auto& path : r.exported) fmt::print("exported: {}\n", path.string());
 }
 
 }  // namespace
@@ -62,6 +65,10 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--seed", args->seed, "seed");
   cmd->add_option("--steps", args->steps, "training steps");
   cmd->add_flag("--resume", args->resume, "continue from the run folder's checkpoint");
+  cmd->add_option("--export", args->exports,
+                  "also write these files into the run folder, comma-separated (gaussians: "
+                  "ply = 3DGS splats, obj and mesh_ply = a coloured mesh)")
+      ->delimiter(',');
   cmd->callback([args] { run(*args); });
 }
 

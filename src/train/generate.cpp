@@ -1,6 +1,9 @@
 #include "sds/train/generate.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include <chrono>
 
@@ -51,6 +54,12 @@ GenerateResult generate(const Json& config, const std::filesystem::path& run_dir
                                      held_out.cameras().begin() + e.eval.views);
   at::Tensor progress_gt = held_out_gt.slice(0, 0, e.eval.views);
 
+  const std::vector<std::string> formats = e.representation->export_formats();
+  for (const auto& f : options.exports) {
+    SDS_CHECK(std::find(formats.begin(), formats.end(), f) != formats.end(),
+              "--export: this representation writes [{}], not \"{}\"", fmt::join(formats, ", "),
+              f);
+  }
   Trainer trainer(e.representation, e.sampler, e.guidance, e.trainer);
   if (options.resume && std::filesystem::exists(trainer.checkpoint_path())) {
     trainer.load_checkpoint(trainer.checkpoint_path());
@@ -75,6 +84,12 @@ GenerateResult generate(const Json& config, const std::filesystem::path& run_dir
   if (options.write_turntable) {
     write_turntable(*e.representation, *prior, e.prompt, *e.sampler, e.eval, e.trainer.render,
                     run_dir / "turntable");
+  }
+  for (const auto& f : options.exports) {
+    const std::filesystem::path path =
+        run_dir / "export" / (f == "ply" ? "gaussians.ply" : f == "obj" ? "mesh.obj" : "mesh.ply");
+    e.representation->export_file(path, f);
+    result.exported.push_back(path);
   }
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -105,17 +105,15 @@ inline at::Tensor spherical_harmonics_reference(int64_t degree, const at::Tensor
   return at::clamp_min((c * y_k.unsqueeze(-1)).sum(1) + 0.5, 0.0);
 }
 
-/// Dense compositing of C images: colors [C, H, W, D], alphas [C, H, W, 1]. Pairs with
-/// visible[c, i] false are skipped (the kernel's culling).
-inline std::pair<at::Tensor, at::Tensor> rasterize_reference(
+/// Dense compositing at pixel centres px, py [P] of C images: colors [C, P, D], alphas
+/// [C, P, 1]. Pairs with visible[c, i] false are skipped (the kernel's culling).
+inline std::pair<at::Tensor, at::Tensor> composite_pixels_reference(
     const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& colors,
     const at::Tensor& opacities, const at::Tensor& backgrounds, const at::Tensor& depths,
-    const at::Tensor& visible, int64_t width, int64_t height) {
-  const int64_t C = means2d.size(0), D = colors.size(2);
+    const at::Tensor& visible, const at::Tensor& px_in, const at::Tensor& py_in) {
+  const int64_t C = means2d.size(0);
   auto opts = means2d.options();
-  at::Tensor jj = at::arange(width, opts) + 0.5, ii = at::arange(height, opts) + 0.5;
-  auto grid = at::meshgrid({ii, jj}, "ij");
-  at::Tensor px = grid[1].reshape({-1, 1}), py = grid[0].reshape({-1, 1});  // [P, 1]
+  at::Tensor px = px_in.reshape({-1, 1}), py = py_in.reshape({-1, 1});  // [P, 1]
   std::vector<at::Tensor> out_c, out_a;
   for (int64_t c = 0; c < C; ++c) {
     at::Tensor order = at::argsort(depths[c].detach(), /*stable=*/true);
@@ -137,10 +135,30 @@ inline std::pair<at::Tensor, at::Tensor> rasterize_reference(
     at::Tensor t_final = at::prod(one_minus, 1, true);
     at::Tensor img = at::matmul(w, col);
     if (backgrounds.defined()) img = img + t_final * backgrounds[c].unsqueeze(0);
-    out_c.push_back(img.view({height, width, D}));
-    out_a.push_back((1 - t_final).view({height, width, 1}));
+    out_c.push_back(img);
+    out_a.push_back(1 - t_final);
   }
   return {at::stack(out_c), at::stack(out_a)};
+}
+
+/// Pixel centres (j + 0.5, i + 0.5) of a width x height image, row-major: px, py [H * W].
+inline std::pair<at::Tensor, at::Tensor> pixel_centers(int64_t width, int64_t height,
+                                                       const at::TensorOptions& opts) {
+  at::Tensor jj = at::arange(width, opts) + 0.5, ii = at::arange(height, opts) + 0.5;
+  auto grid = at::meshgrid({ii, jj}, "ij");
+  return {grid[1].reshape({-1}), grid[0].reshape({-1})};
+}
+
+/// Dense compositing of C whole images: colors [C, H, W, D], alphas [C, H, W, 1].
+inline std::pair<at::Tensor, at::Tensor> rasterize_reference(
+    const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& colors,
+    const at::Tensor& opacities, const at::Tensor& backgrounds, const at::Tensor& depths,
+    const at::Tensor& visible, int64_t width, int64_t height) {
+  auto [px, py] = pixel_centers(width, height, means2d.options());
+  auto [c, a] = composite_pixels_reference(means2d, conics, colors, opacities, backgrounds,
+                                           depths, visible, px, py);
+  const int64_t C = means2d.size(0), D = colors.size(2);
+  return {c.view({C, height, width, D}), a.view({C, height, width, 1})};
 }
 
 }  // namespace sds::test

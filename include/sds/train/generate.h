@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -19,6 +20,10 @@ struct GenerateOptions {
   /// measured.
   std::function<void(const StepInfo&)> on_step;
   bool write_turntable = true;  ///< turntable/NNN.png (prediction | ground truth)
+  /// Formats for Representation::export_file, written as export/<name>.<ext> after training
+  /// ("ply" -> gaussians.ply, "obj" -> mesh.obj, "mesh_ply" -> mesh.ply). Checked before
+  /// training starts: a format the representation lacks is an sds::Error.
+  std::vector<std::string> exports;
 };
 
 struct GenerateResult {
@@ -29,6 +34,7 @@ struct GenerateResult {
   std::vector<std::pair<int64_t, double>> progress;
   int64_t steps = 0;
   double seconds = 0.0;  ///< wall time of the whole job
+  std::vector<std::filesystem::path> exported;  ///< the files written for options.exports
 };
 
 /// Runs the job. The prior must be the exact prior (it provides the ground truth).
