@@ -72,6 +72,29 @@ TEST_CASE("sds generate reports bad input with a message and exit code 1", "[cli
   CHECK_THAT(r.output, Contains("resolution"));
 }
 
+TEST_CASE("sds generate --export writes the representation's files", "[cli][export]") {
+  auto dir = sds::test::fresh_temp_dir("cli_export");
+  const std::string config = std::string(SDS_SOURCE_DIR) + "/examples/configs/gaussians.json";
+  const std::string small =
+      " --steps 3 --set camera_sampler.height=16 --set camera_sampler.width=16"
+      " --set representation.num_points=500 --set eval.turntable_frames=2";
+  Result r = run_cli("generate --config " + config + small + " --export ply,obj,mesh_ply --out " +
+                     (dir / "run").string());
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  for (const char* f : {"gaussians.ply", "mesh.obj", "mesh.ply"}) {
+    CHECK(std::filesystem::file_size(dir / "run" / "export" / f) > 0);
+  }
+  CHECK_THAT(sds::read_text_file(dir / "run" / "export" / "gaussians.ply"),
+             Contains("element vertex 500"));
+  // A format the representation does not write fails before any training.
+  r = run_cli("generate --config " + config + small + " --export glb --out " +
+              (dir / "bad").string());
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("glb") && Contains("ply, obj, mesh_ply"));
+  CHECK_FALSE(std::filesystem::exists(dir / "bad" / "checkpoint"));
+}
+
 TEST_CASE("sds eval runs configs and reports bad input", "[cli][eval]") {
   auto dir = sds::test::fresh_temp_dir("cli_eval");
   const std::string config = std::string(SDS_SOURCE_DIR) + "/examples/configs/eval/sds.json";
