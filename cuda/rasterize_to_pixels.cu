@@ -10,12 +10,32 @@
 namespace sds::ops::detail {
 namespace {
 
+// A tile of 32 x 32 pixels is 1024 threads, the most a block may have: the kernels must fit it
+// (at most 64 registers a thread).
+constexpr int kMaxBlock = 1024;
+// The default limit of dynamic shared memory; a launch asking for more must opt in.
+constexpr size_t kDefaultSharedLimit = 48 * 1024;
+
 constexpr unsigned kFullMask = 0xffffffffu;
 
+// The backward's block: tile^2 threads rounded up to whole warps, so that every full-mask warp
+// intrinsic names 32 existing lanes whatever the tile size (tile 4 alone would be a warp of 16).
+inline int bwd_threads(int tile) { return (tile * tile + 31) / 32 * 32; }
+
+// The sum over the warp, valid in lane 0. Every lane must call it.
 template <typename T>
 __device__ inline T warp_sum(T v) {
   for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(kFullMask, v, offset);
   return v;
+}
+
+// Opts a kernel into more than the default dynamic shared memory (a tile of 32 in float64 needs
+// 52 KiB forward and up to 84 KiB backward).
+template <typename Kernel>
+cudaError_t allow_shared(Kernel* kernel, size_t bytes) {
+  if (bytes <= kDefaultSharedLimit) return cudaSuccess;
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              static_cast<int>(bytes));
 }
 
 // The run of tile (tx, ty) of image c: [start, end) of the sorted list.
@@ -28,16 +48,18 @@ __device__ inline void tile_run(const int32_t* offsets, int64_t M, int64_t c, in
 }
 
 template <typename T, int D>
-__global__ void raster_fwd_kernel(int width, int height, int tile, int tiles_x, int tiles_y,
-                                  int64_t M, const T* __restrict__ means2d,
-                                  const T* __restrict__ conics, const T* __restrict__ colors,
-                                  const T* __restrict__ opacities,
-                                  const T* __restrict__ backgrounds,
-                                  const int32_t* __restrict__ offsets,
-                                  const int32_t* __restrict__ flatten_ids,
-                                  T* __restrict__ out_colors, T* __restrict__ out_alphas,
-                                  T* __restrict__ out_trans, int32_t* __restrict__ last_ids) {
-  extern __shared__ unsigned char smem[];
+__global__ void __launch_bounds__(kMaxBlock)
+    raster_fwd_kernel(int width, int height, int tile, int tiles_x, int tiles_y,
+                      int64_t M, const T* __restrict__ means2d,
+                      const T* __restrict__ conics, const T* __restrict__ colors,
+                      const T* __restrict__ opacities,
+                      const T* __restrict__ backgrounds,
+                      const int32_t* __restrict__ offsets,
+                      const int32_t* __restrict__ flatten_ids,
+                      T* __restrict__ out_colors, T* __restrict__ out_alphas,
+                      T* __restrict__ out_trans, int32_t* __restrict__ last_ids) {
+  // Aligned for the Splat<T> (float64 members) carved first.
+  extern __shared__ __align__(16) unsigned char smem[];
   const int block = tile * tile;
   Splat<T>* s_splat = reinterpret_cast<Splat<T>*>(smem);
   int32_t* s_id = reinterpret_cast<int32_t*>(s_splat + block);
@@ -61,8 +83,8 @@ __global__ void raster_fwd_kernel(int width, int height, int tile, int tiles_x, 
     if (__syncthreads_count(done) == block) break;
     const int64_t load = batch + rank;
     if (load < end) {
-      const int32_t g = flatten_ids[load];
-      s_id[rank] = g;
+      const int64_t g = flatten_ids[load];  // int64: 3 * g would overflow int32
+      s_id[rank] = static_cast<int32_t>(g);
       s_splat[rank] = {means2d[2 * g], means2d[2 * g + 1], conics[3 * g], conics[3 * g + 1],
                        conics[3 * g + 2], opacities[g]};
     }
@@ -94,20 +116,22 @@ __global__ void raster_fwd_kernel(int width, int height, int tile, int tiles_x, 
 }
 
 template <typename T, int D>
-__global__ void raster_bwd_kernel(int width, int height, int tile, int tiles_x, int tiles_y,
-                                  int64_t M, const T* __restrict__ means2d,
-                                  const T* __restrict__ conics, const T* __restrict__ colors,
-                                  const T* __restrict__ opacities,
-                                  const T* __restrict__ backgrounds,
-                                  const int32_t* __restrict__ offsets,
-                                  const int32_t* __restrict__ flatten_ids,
-                                  const T* __restrict__ trans_final_in,
-                                  const int32_t* __restrict__ last_ids,
-                                  const T* __restrict__ v_out_colors,
-                                  const T* __restrict__ v_out_alphas, T* __restrict__ v_means2d,
-                                  T* __restrict__ v_conics, T* __restrict__ v_colors,
-                                  T* __restrict__ v_opacities) {
-  extern __shared__ unsigned char smem[];
+__global__ void __launch_bounds__(kMaxBlock)
+    raster_bwd_kernel(int width, int height, int tile, int tiles_x, int tiles_y,
+                      int64_t M, const T* __restrict__ means2d,
+                      const T* __restrict__ conics, const T* __restrict__ colors,
+                      const T* __restrict__ opacities,
+                      const T* __restrict__ backgrounds,
+                      const int32_t* __restrict__ offsets,
+                      const int32_t* __restrict__ flatten_ids,
+                      const T* __restrict__ trans_final_in,
+                      const int32_t* __restrict__ last_ids,
+                      const T* __restrict__ v_out_colors,
+                      const T* __restrict__ v_out_alphas, T* __restrict__ v_means2d,
+                      T* __restrict__ v_conics, T* __restrict__ v_colors,
+                      T* __restrict__ v_opacities) {
+  // Aligned for the Splat<T> (float64 members) carved first.
+  extern __shared__ __align__(16) unsigned char smem[];
   const int block = tile * tile;
   Splat<T>* s_splat = reinterpret_cast<Splat<T>*>(smem);
   T* s_color = reinterpret_cast<T*>(s_splat + block);
@@ -115,10 +139,13 @@ __global__ void raster_bwd_kernel(int width, int height, int tile, int tiles_x, 
 
   const int64_t c = blockIdx.z;
   const int tx = blockIdx.x, ty = blockIdx.y;
-  const int rank = threadIdx.y * tile + threadIdx.x;
+  // A 1-D block of bwd_threads(tile): threads from tile^2 on are padding, own no pixel and load
+  // nothing, but take part in the barriers and the warp sums.
+  const int rank = threadIdx.x;
   const int lane = rank % 32;
-  const int i = ty * tile + threadIdx.y, j = tx * tile + threadIdx.x;
-  const bool inside = i < height && j < width;
+  const bool pixel = rank < block;
+  const int i = ty * tile + rank / tile, j = tx * tile + rank % tile;
+  const bool inside = pixel && i < height && j < width;
   int64_t start, end;
   tile_run(offsets, M, c, tiles_x, tiles_y, tx, ty, start, end);
   const T px = T(j) + T(0.5), py = T(i) + T(0.5);
@@ -141,12 +168,12 @@ __global__ void raster_bwd_kernel(int width, int height, int tile, int tiles_x, 
     const int64_t batch_start = max(start, batch_end - block);
     __syncthreads();
     const int64_t load = batch_start + rank;
-    if (load < batch_end) {
-      const int32_t g = flatten_ids[load];
-      s_id[rank] = g;
+    if (pixel && load < batch_end) {
+      const int64_t g = flatten_ids[load];  // int64: 3 * g would overflow int32
+      s_id[rank] = static_cast<int32_t>(g);
       s_splat[rank] = {means2d[2 * g], means2d[2 * g + 1], conics[3 * g], conics[3 * g + 1],
                        conics[3 * g + 2], opacities[g]};
-      for (int d = 0; d < D; ++d) s_color[rank * D + d] = colors[int64_t(g) * D + d];
+      for (int d = 0; d < D; ++d) s_color[rank * D + d] = colors[g * D + d];
     }
     __syncthreads();
     const int n = static_cast<int>(batch_end - batch_start);
@@ -207,6 +234,8 @@ cudaError_t launch_fwd(int64_t C, int width, int height, int tile, int tiles_x, 
   const dim3 grid(tiles_x, tiles_y, static_cast<unsigned>(C));
   const dim3 threads(tile, tile, 1);
   const size_t shared = tile * tile * (sizeof(Splat<T>) + sizeof(int32_t));
+  const cudaError_t err = allow_shared(raster_fwd_kernel<T, D>, shared);
+  if (err != cudaSuccess) return err;
   raster_fwd_kernel<T, D><<<grid, threads, shared, stream>>>(
       width, height, tile, tiles_x, tiles_y, M, means2d, conics, colors, opacities, backgrounds,
       offsets, flatten_ids, out_colors, out_alphas, trans, last_ids);
@@ -221,8 +250,10 @@ cudaError_t launch_bwd(int64_t C, int width, int height, int tile, int tiles_x, 
                        const T* v_out_colors, const T* v_out_alphas, T* v_means2d, T* v_conics,
                        T* v_colors, T* v_opacities, cudaStream_t stream) {
   const dim3 grid(tiles_x, tiles_y, static_cast<unsigned>(C));
-  const dim3 threads(tile, tile, 1);
+  const dim3 threads(bwd_threads(tile), 1, 1);
   const size_t shared = tile * tile * (sizeof(Splat<T>) + D * sizeof(T) + sizeof(int32_t));
+  const cudaError_t err = allow_shared(raster_bwd_kernel<T, D>, shared);
+  if (err != cudaSuccess) return err;
   raster_bwd_kernel<T, D><<<grid, threads, shared, stream>>>(
       width, height, tile, tiles_x, tiles_y, M, means2d, conics, colors, opacities, backgrounds,
       offsets, flatten_ids, trans, last_ids, v_out_colors, v_out_alphas, v_means2d, v_conics,

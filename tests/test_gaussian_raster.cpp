@@ -10,6 +10,7 @@
 #include <cmath>
 #include <set>
 #include <tuple>
+#include <utility>
 
 #include "helpers.h"
 #include "reference/gaussian_reference.h"
@@ -273,11 +274,12 @@ struct RasterCase {
   at::Tensor colors, opacities, backgrounds, visible;
 };
 
-RasterCase raster_case(int64_t N, int64_t C, int64_t w, int64_t h, int64_t D, uint64_t seed) {
+RasterCase raster_case(int64_t N, int64_t C, int64_t w, int64_t h, int64_t D, uint64_t seed,
+                       int64_t tile = 16) {
   RasterCase rc;
   rc.scene = random_scene(N, C, w, h, seed);
   rc.proj = project(rc.scene);
-  rc.tiles = ops::intersect_tiles(rc.proj.means2d, rc.proj.radii, rc.proj.depths, w, h);
+  rc.tiles = ops::intersect_tiles(rc.proj.means2d, rc.proj.radii, rc.proj.depths, w, h, tile);
   rc.colors = at::rand({C, N, D}, at::kDouble);
   rc.opacities = rc.scene.opacities.unsqueeze(0).expand({C, N}).contiguous();
   rc.backgrounds = at::rand({C, D}, at::kDouble);
@@ -289,14 +291,17 @@ RasterCase raster_case(int64_t N, int64_t C, int64_t w, int64_t h, int64_t D, ui
 
 TEST_CASE("compositing matches the dense reference, forward and backward",
           "[gaussian][raster]") {
-  for (int64_t D : {1, 3, 4}) {
-    RasterCase rc = raster_case(200, 2, 64, 56, D, 30 + D);
+  // Beyond its box a splat is under the 1/255 cut, so the tile size cannot change the image:
+  // every size (odd ones, and 32, the largest CUDA block) must match the same dense reference.
+  for (auto [D, tile] : {std::pair<int64_t, int64_t>{1, 16}, {3, 16}, {4, 16}, {3, 1}, {3, 4},
+                         {3, 12}, {3, 32}}) {
+    RasterCase rc = raster_case(200, 2, 64, 56, D, 30 + D, tile);
     at::Tensor m2d = leaf(rc.proj.means2d), con = leaf(rc.proj.conics), col = leaf(rc.colors),
                op = leaf(rc.opacities), bg = leaf(rc.backgrounds);
     auto out = ops::rasterize_to_pixels(m2d, con, col, op, bg, 64, 56, rc.tiles);
     auto [ref_c, ref_a] = sds::test::rasterize_reference(m2d, con, col, op, bg, rc.proj.depths,
                                                          rc.visible, 64, 56);
-    INFO("channels " << D);
+    INFO("channels " << D << ", tile " << tile);
     CHECK(max_abs_diff(out.colors, ref_c) < 1e-10);
     CHECK(max_abs_diff(out.alphas, ref_a) < 1e-10);
     CHECK(ref_a.max().item<double>() > 0.9);  // some pixels are nearly opaque
@@ -484,12 +489,19 @@ TEST_CASE("the CUDA splatting kernels match the CPU ones", "[gaussian][cuda]") {
     WARN("no CUDA device: skipped");
     return;
   }
-  for (auto dtype : {at::kFloat, at::kDouble}) {
+  // Tile 16 in both precisions; the other sizes exercise the backward's padded warps (tile 1, 4
+  // and 12 do not fill whole warps) and the opt-in shared memory (32 in float64).
+  for (const auto& run_case : {std::pair<at::ScalarType, int64_t>{at::kFloat, 16},
+                               {at::kDouble, 16}, {at::kDouble, 1}, {at::kDouble, 4},
+                               {at::kDouble, 12}, {at::kDouble, 32}}) {
+    const at::ScalarType dtype = run_case.first;
+    const int64_t tile = run_case.second;
     Scene cpu = random_scene(2000, 3, 96, 80, 71, 3).to(dtype);
     Scene gpu = cpu.to(dtype, at::kCUDA);
     ops::RasterizeOptions o;
     o.sh_degree = 3;
     o.projection.antialiased = true;
+    o.tile_size = tile;
     at::Tensor bg = at::rand({3, 3}, at::kDouble).to(dtype);
     auto run = [&](const Scene& x, const at::Tensor& b) {
       at::Tensor m = leaf(x.means), q = leaf(x.quats), sc = leaf(x.scales), op = leaf(x.opacities),
@@ -506,7 +518,7 @@ TEST_CASE("the CUDA splatting kernels match the CPU ones", "[gaussian][cuda]") {
     auto [oc, gc] = run(cpu, bg);
     auto [og, gg] = run(gpu, bg.cuda());
     const double tol = dtype == at::kFloat ? 1e-4 : 1e-10;
-    INFO("dtype " << c10::toString(dtype));
+    INFO("dtype " << c10::toString(dtype) << ", tile " << tile);
     CHECK(at::equal(oc.meta.radii, og.meta.radii.cpu()));
     CHECK(at::equal(oc.meta.tiles.isect_ids, og.meta.tiles.isect_ids.cpu()));
     CHECK(at::equal(oc.meta.tiles.flatten_ids, og.meta.tiles.flatten_ids.cpu()));

@@ -108,8 +108,10 @@ SDS_HOST_DEVICE inline void project_gaussian_fwd(const T* mean, const T* quat, c
     if (comp) *comp = T(0);
     return;
   }
-  radii[0] = static_cast<int32_t>(g.radius_x);
-  radii[1] = static_cast<int32_t>(g.radius_y);
+  // Capped before the conversion: a float beyond int32 converts differently on the host (INT_MIN,
+  // which would cull the Gaussian) and the device (saturated). 2^30 still covers any image.
+  radii[0] = static_cast<int32_t>(min_of(g.radius_x, T(1 << 30)));
+  radii[1] = static_cast<int32_t>(min_of(g.radius_y, T(1 << 30)));
   mean2d[0] = g.mean2d.x;
   mean2d[1] = g.mean2d.y;
   *depth = g.t.z;

@@ -47,7 +47,9 @@ void intersect_tiles_cuda(const at::Tensor& means2d, const at::Tensor& radii,
                                           stream),
         "intersect_tiles emit");
   });
-  auto [sorted, order] = at::sort(keys, /*stable=*/true);
+  // A bare `true` would bind to sort's `dim` overload.
+  auto [sorted, order] = at::sort(keys, /*stable=*/std::optional<bool>(true), /*dim=*/0,
+                                  /*descending=*/false);
   out.isect_ids = sorted;
   out.flatten_ids = ids.index_select(0, order);
   out.offsets = at::empty({C, ty, tx}, means2d.options().dtype(at::kInt));
@@ -78,6 +80,8 @@ TileIntersections intersect_tiles(const at::Tensor& means2d, const at::Tensor& r
             tile_size);
   SDS_CHECK(width >= 1 && height >= 1 && width <= (1 << 15) && height <= (1 << 15),
             "intersect_tiles: expected an image size in [1, 32768]^2, got {} x {}", width, height);
+  SDS_CHECK(C * N <= INT32_MAX, "intersect_tiles: {} cameras x {} Gaussians exceed the int32 pair "
+            "index range", C, N);
   TileIntersections out;
   out.tile_size = tile_size;
   out.tiles_x = (width + tile_size - 1) / tile_size;

@@ -180,6 +180,8 @@ RasterizedPixels rasterize_to_pixels(const at::Tensor& means2d, const at::Tensor
             "rasterize_to_pixels: tiles: binned for another image size or camera count "
             "(expected {} images of {} x {} pixels)",
             C, width, height);
+  // One CUDA grid layer per camera.
+  SDS_CHECK(C <= 65535, "rasterize_to_pixels: expected at most 65535 cameras per call, got {}", C);
   check_device(tiles.offsets, "rasterize_to_pixels: tiles.offsets", means2d.device());
   check_device(tiles.flatten_ids, "rasterize_to_pixels: tiles.flatten_ids", means2d.device());
   detail::check_all_finite(op, means2d.reshape({-1, 2}), "means2d");
