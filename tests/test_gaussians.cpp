@@ -251,6 +251,32 @@ TEST_CASE("Gaussians export a 3DGS PLY that reloads exactly, and a watertight me
   REQUIRE_THROWS_AS(g.export_file(dir / "m.glb", "glb"), sds::Error);
 }
 
+TEST_CASE("one Gaussian's solid and mesh are the analytic ball where o exp(-r^2 / 2s^2) = iso",
+          "[gaussians][export]") {
+  sds::GaussianTensors t;
+  t.means = at::tensor({0.1f, -0.2f, 0.05f}).view({1, 3});
+  t.log_scales = at::full({1, 3}, std::log(0.3f));
+  t.quats = at::tensor({0.8f, 0.2f, -0.3f, 0.1f}).view({1, 4});  // isotropic: any rotation
+  t.opacity_logits = at::logit(at::full({1}, 0.9f));
+  t.sh = at::zeros({1, 1, 3});
+  sds::GaussiansOptions o;
+  o.mesh_iso = 0.5;
+  sds::Gaussians g(o, t, 0);
+  const double radius = 0.3 * std::sqrt(2.0 * std::log(0.9 / 0.5));
+  at::Tensor dirs = at::randn({200, 3}, at::kDouble);
+  dirs = dirs / dirs.norm(2, 1, true);
+  at::Tensor centre = t.means.to(at::kDouble);
+  CHECK(g.inside(centre + 0.97 * radius * dirs).all().item<bool>());
+  CHECK_FALSE(g.inside(centre + 1.03 * radius * dirs).any().item<bool>());
+  // The marching-cubes surface lies on that sphere to a small fraction of its 0.016 cells.
+  sds::Mesh mesh = g.extract_mesh();
+  at::Tensor r = (mesh.vertices.to(at::kDouble) - centre).norm(2, 1);
+  INFO("radius " << radius << ", vertices at " << r.min().item<double>() << " .. "
+                 << r.max().item<double>());
+  CHECK((r - radius).abs().max().item<double>() < 2e-3);
+  REQUIRE_THROWS_AS(g.inside(at::zeros({4, 2}, at::kDouble)), sds::Error);
+}
+
 TEST_CASE("bad Gaussian options and tensors are errors", "[gaussians][errors]") {
   sds::GaussiansOptions o;
   o.sh_degree = 4;
@@ -297,4 +323,7 @@ TEST_CASE("gaussians.json trained briefly on the exact prior fits the held-out v
   INFO("mean " << r.held_out.mean << " dB, worst " << r.held_out.min << " dB, " << r.seconds << " s");
   CHECK(r.held_out.mean >= 24.0);
   CHECK(r.held_out.min >= 20.0);
+  REQUIRE(r.geometry_iou.has_value());
+  INFO("geometry IoU " << *r.geometry_iou);
+  CHECK(*r.geometry_iou >= 0.5);
 }

@@ -9,7 +9,10 @@
 #include "sds/core/json.h"
 #include "sds/repr/voxel_grid.h"
 #include "sds/train/experiment.h"
+#include "sds/diffusion/ground_truth.h"
+#include "sds/diffusion/scene.h"
 #include "sds/train/generate.h"
+#include "sds/train/metrics.h"
 #include "sds/train/trainer.h"
 
 using Catch::Matchers::Contains;
@@ -46,7 +49,50 @@ class NanAfter : public sds::Representation {
   int64_t calls_ = 0;
 };
 
+// A solid ball of `radius` at the origin, and nothing else.
+class Ball : public sds::Representation {
+ public:
+  explicit Ball(double radius) : radius_(radius) {}
+  sds::RenderOutput render(const sds::CameraBatch&, const sds::RenderOptions&) override {
+    return {};
+  }
+  std::vector<sds::ParameterGroup> parameter_groups() override { return {}; }
+  std::vector<std::pair<std::string, at::Tensor>> named_tensors() override { return {}; }
+  at::Tensor inside(const at::Tensor& points) const override {
+    return points.norm(2, 1) < radius_;
+  }
+
+ private:
+  double radius_;
+};
+
+sds::Concept sphere_concept(double radius) {
+  return {"a sphere", {1, 1, 1}, {sds::Primitive::sphere({0, 0, 0}, radius, {1, 0, 0})}};
+}
+
 }  // namespace
+
+TEST_CASE("geometry IoU scores a representation's solid against the exact object", "[metrics]") {
+  // Nested balls: IoU is the volume ratio (r / R)^3, up to the 64^3 sampling.
+  CHECK(*sds::geometry_iou(Ball(0.5), sphere_concept(0.5)) == Approx(1.0));
+  CHECK(*sds::geometry_iou(Ball(0.5), sphere_concept(0.4)) == Approx(0.512).epsilon(0.03));
+  CHECK(*sds::geometry_iou(Ball(0.3), sphere_concept(0.6)) == Approx(0.125).epsilon(0.03));
+  // A representation without inside() has no geometry score.
+  CHECK_FALSE(sds::geometry_iou(NanAfter(0), sphere_concept(0.5)).has_value());
+  REQUIRE_THROWS_AS(sds::geometry_iou(Ball(0.5), sphere_concept(0.5), 2), sds::Error);
+
+  // A voxel grid whose geometry is fixed to a concept scores high on it and low on another.
+  const sds::Scene scene = sds::Scene::builtin();
+  const sds::Concept mug = scene.find("a red mug"), snowman = scene.find("a snowman");
+  sds::VoxelGrid grid;
+  grid.fix_geometry([&](const at::Tensor& points, double cell) {
+    return sds::concept_occupancy(mug, points, cell);
+  });
+  const double own = *sds::geometry_iou(grid, mug), other = *sds::geometry_iou(grid, snowman);
+  INFO("mug " << own << ", snowman " << other);
+  CHECK(own >= 0.97);
+  CHECK(other <= 0.5);
+}
 
 TEST_CASE("quick.json reaches 24 dB held-out PSNR end to end", "[e2e]") {
   auto dir = sds::test::fresh_temp_dir("quick");
@@ -59,6 +105,10 @@ TEST_CASE("quick.json reaches 24 dB held-out PSNR end to end", "[e2e]") {
   CHECK(metrics["psnr_heldout_min"].get<double>() == Approx(r.held_out.min));
   CHECK(metrics["steps"].get<int64_t>() == r.steps);
   CHECK(metrics.contains("seconds"));
+  REQUIRE(r.geometry_iou.has_value());
+  INFO("geometry IoU " << *r.geometry_iou);
+  CHECK(*r.geometry_iou >= 0.8);
+  CHECK(metrics["geometry_iou"].get<double>() == Approx(*r.geometry_iou));
   CHECK(std::filesystem::exists(dir / "config.json"));
   CHECK(std::filesystem::exists(dir / "turntable" / "000.png"));
   CHECK(std::filesystem::exists(dir / "turntable" / "035.png"));

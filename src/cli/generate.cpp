@@ -49,6 +49,9 @@ void run(const GenerateArgs& a) {
   fmt::print("run folder: {}\n", r.run_dir.string());
   fmt::print("held-out PSNR: mean {:.2f} dB, worst view {:.2f} dB ({} steps, {:.1f} s)\n",
              r.held_out.mean, r.held_out.min, r.steps, r.seconds);
+  if (r.geometry_iou) {
+    fmt::print("geometry IoU against the exact object: {:.3f}\n", *r.geometry_iou);
+  }
   for (const auto& path : r.exported) fmt::print("exported: {}\n", path.string());
 }
 

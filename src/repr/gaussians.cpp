@@ -301,21 +301,36 @@ GaussianTensors Gaussians::tensors() const {
   return t;
 }
 
+namespace {
+
+// The kernels of the opacity-weighted density sum_i o_i exp(-d_i^2 / 2), all float64: the
+// Gaussians above DreamGaussian's opacity floor, their covariances and their base rgb.
+struct DensityKernels {
+  at::Tensor means, covariances, weights, rgb, scales;
+};
+
+DensityKernels density_kernels(const GaussianTensors& t) {
+  at::Tensor opacity = at::sigmoid(t.opacity_logits);
+  at::Tensor keep = (opacity > 0.005).nonzero().squeeze(1);
+  DensityKernels k;
+  k.means = t.means.index_select(0, keep).to(at::kDouble);
+  k.scales = t.log_scales.index_select(0, keep).exp().to(at::kDouble);
+  at::Tensor m = rotations(t.quats.index_select(0, keep).to(at::kDouble)) * k.scales.unsqueeze(1);
+  k.covariances = at::matmul(m, m.transpose(1, 2));
+  k.weights = opacity.index_select(0, keep).to(at::kDouble);
+  k.rgb = (kShC0 * t.sh.select(1, 0).index_select(0, keep) + 0.5).clamp(0, 1).to(at::kDouble);
+  return k;
+}
+
+}  // namespace
+
 Mesh Gaussians::extract_mesh() const {
   at::NoGradGuard no_grad;
-  GaussianTensors t = tensors();
-  at::Tensor opacity = at::sigmoid(t.opacity_logits);
-  at::Tensor keep = (opacity > 0.005).nonzero().squeeze(1);  // DreamGaussian's floor
-  SDS_CHECK(keep.numel() > 0, "gaussians: no Gaussian is opaque enough to mesh");
-  at::Tensor means = t.means.index_select(0, keep).to(at::kDouble);
-  at::Tensor scales = t.log_scales.index_select(0, keep).exp().to(at::kDouble);
-  at::Tensor rot = rotations(t.quats.index_select(0, keep).to(at::kDouble));
-  at::Tensor m = rot * scales.unsqueeze(1);
-  at::Tensor covariances = at::matmul(m, m.transpose(1, 2));
-  at::Tensor weights = opacity.index_select(0, keep).to(at::kDouble);
+  const DensityKernels k = density_kernels(tensors());
+  SDS_CHECK(k.means.size(0) > 0, "gaussians: no Gaussian is opaque enough to mesh");
   // Bounds: the means plus three of the largest standard deviations, padded by a cell.
-  const double pad = 3.0 * scales.max().item<double>();
-  at::Tensor lo_t = std::get<0>(means.min(0)) - pad, hi_t = std::get<0>(means.max(0)) + pad;
+  const double pad = 3.0 * k.scales.max().item<double>();
+  at::Tensor lo_t = std::get<0>(k.means.min(0)) - pad, hi_t = std::get<0>(k.means.max(0)) + pad;
   std::array<double, 3> lo{}, hi{};
   const double side = (hi_t - lo_t).max().item<double>();
   for (int a = 0; a < 3; ++a) {
@@ -323,16 +338,25 @@ Mesh Gaussians::extract_mesh() const {
     lo[a] = centre - 0.55 * side;
     hi[a] = centre + 0.55 * side;
   }
-  at::Tensor grid = splat_density_grid(means, covariances, weights, options_.mesh_resolution, lo, hi);
+  at::Tensor grid =
+      splat_density_grid(k.means, k.covariances, k.weights, options_.mesh_resolution, lo, hi);
   Mesh mesh = marching_cubes(grid, options_.mesh_iso, lo, hi);
   SDS_CHECK(mesh.num_faces() > 0,
             "gaussians: the density never reaches mesh_iso = {} (its maximum is {})",
             options_.mesh_iso, grid.max().item<double>());
-  at::Tensor rgb = (kShC0 * t.sh.select(1, 0).index_select(0, keep) + 0.5).clamp(0, 1);
-  auto [density, colors] =
-      splat_field(mesh.vertices, means, covariances, weights, rgb.to(at::kDouble));
+  auto [density, colors] = splat_field(mesh.vertices, k.means, k.covariances, k.weights, k.rgb);
   mesh.colors = colors.to(at::kFloat).clamp(0, 1);
   return mesh;
+}
+
+at::Tensor Gaussians::inside(const at::Tensor& points) const {
+  at::NoGradGuard no_grad;
+  check_shape(points, "gaussians inside: points", {-1, 3}, "[N, 3]");
+  const DensityKernels k = density_kernels(tensors());
+  if (k.means.size(0) == 0) return at::zeros({points.size(0)}, at::kBool);
+  auto [density, colors] = splat_field(points.to(at::kDouble), k.means, k.covariances, k.weights,
+                                       k.rgb.slice(1, 0, 0));
+  return density.to(at::kDouble) >= options_.mesh_iso;
 }
 
 void Gaussians::export_file(const std::filesystem::path& path, const std::string& format) {

@@ -1,5 +1,7 @@
 #include "sds/repr/voxel_grid.h"
 
+#include <cmath>
+
 #include <ATen/core/grad_mode.h>
 
 #include "sds/core/checks.h"
@@ -111,6 +113,12 @@ void VoxelGrid::fix_geometry(const Occupancy& occupancy) {
   at::NoGradGuard no_grad;
   density_ = (20.0 * (occ - 0.5)).to(at::kFloat).view({1, 1, r, r, r}).contiguous();
   geometry_fixed_ = true;
+}
+
+at::Tensor VoxelGrid::inside(const at::Tensor& points) const {
+  at::NoGradGuard no_grad;
+  const double cell = 2.0 / static_cast<double>(options_.resolution - 1);
+  return query(points).first.to(at::kDouble) * cell >= std::log(2.0);
 }
 
 std::vector<std::pair<std::string, at::Tensor>> VoxelGrid::named_tensors() {

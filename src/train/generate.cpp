@@ -85,6 +85,7 @@ GenerateResult generate(const Json& config, const std::filesystem::path& run_dir
     write_turntable(*e.representation, *prior, e.prompt, *e.sampler, e.eval, e.trainer.render,
                     run_dir / "turntable");
   }
+  result.geometry_iou = geometry_iou(*e.representation, prior->scene().find(e.prompt));
   for (const auto& f : options.exports) {
     const std::filesystem::path path =
         run_dir / "export" / (f == "ply" ? "gaussians.ply" : f == "obj" ? "mesh.obj" : "mesh.ply");
@@ -99,6 +100,7 @@ GenerateResult generate(const Json& config, const std::filesystem::path& run_dir
   metrics["psnr_heldout_mean"] = result.held_out.mean;
   metrics["psnr_heldout_min"] = result.held_out.min;
   metrics["psnr_per_view"] = result.held_out.psnr_per_view;
+  if (result.geometry_iou) metrics["geometry_iou"] = *result.geometry_iou;
   metrics["steps"] = result.steps;
   metrics["seconds"] = result.seconds;
   metrics["seed"] = e.trainer.seed;

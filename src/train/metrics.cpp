@@ -4,6 +4,7 @@
 
 #include "sds/core/checks.h"
 #include "sds/core/error.h"
+#include "sds/diffusion/ground_truth.h"
 
 namespace sds {
 
@@ -45,6 +46,28 @@ ViewScores score_views(const at::Tensor& prediction, const at::Tensor& target) {
   s.mean = p.mean().item<double>();
   s.min = p.min().item<double>();
   return s;
+}
+
+std::optional<double> geometry_iou(const Representation& representation, const Concept& concept_,
+                                   int64_t resolution) {
+  SDS_CHECK(resolution >= 4 && resolution <= 512,
+            "geometry_iou: expected a resolution in [4, 512], got {}", resolution);
+  at::NoGradGuard no_grad;
+  const double cell = 2.0 / static_cast<double>(resolution);
+  at::Tensor coord = (at::arange(resolution, at::kDouble) + 0.5) * cell - 1.0;
+  auto xyz = at::meshgrid({coord, coord, coord}, "ij");
+  at::Tensor points = at::stack({xyz[0], xyz[1], xyz[2]}, -1).view({-1, 3});
+  at::Tensor solid = representation.inside(points);
+  if (!solid.defined()) return std::nullopt;
+  SDS_CHECK(solid.dim() == 1 && solid.size(0) == points.size(0) &&
+                solid.scalar_type() == at::kBool,
+            "geometry_iou: inside() returned {} {}, expected [{}] bool",
+            c10::toString(solid.scalar_type()), shape_string(solid.sizes()), points.size(0));
+  at::Tensor object = concept_occupancy(concept_, points) > 0.5;
+  solid = solid.to(at::kCPU);
+  const double both = (solid & object).sum().item<double>();
+  const double either = (solid | object).sum().item<double>();
+  return either > 0 ? both / either : 1.0;
 }
 
 }  // namespace sds

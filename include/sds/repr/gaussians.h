@@ -69,6 +69,8 @@ class Gaussians : public Representation {
   /// A mesh of the opacity-weighted density sum_i o_i exp(-d^2 / 2) on a resolution^3 grid
   /// over the Gaussians' bounds, at options.mesh_iso, coloured by the kernel-weighted rgb.
   Mesh extract_mesh() const;
+  /// Inside where that density reaches options.mesh_iso: the solid extract_mesh() bounds.
+  at::Tensor inside(const at::Tensor& points) const override;
   int64_t size() const { return params_.size(); }
   int64_t active_sh_degree() const { return active_degree_; }
   const GaussiansOptions& options() const { return options_; }

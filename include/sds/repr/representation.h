@@ -68,6 +68,11 @@ class Representation {
   /// Writes the representation to `path` in `format` (one of export_formats()), atomically.
   virtual void export_file(const std::filesystem::path& path, const std::string& format);
 
+  /// Whether world points `[N, 3]` (float64) lie inside the object as this representation's
+  /// geometry defines it (the solid its mesh export bounds): `[N]` bool. Undefined (the default)
+  /// for a representation without a notion of inside; then no geometry score is reported.
+  virtual at::Tensor inside(const at::Tensor& points) const { return {}; }
+
   /// An occupancy field: the fraction inside the object of cells of side `cell` centred on
   /// world points `[N, 3]` (float64), `[N]` in [0, 1].
   using Occupancy = std::function<at::Tensor(const at::Tensor& points, double cell)>;

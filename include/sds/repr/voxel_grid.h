@@ -36,6 +36,9 @@ class VoxelGrid : public Representation {
   /// Raw density 20 (occupancy - 1/2) of each voxel's cell, then frozen: sigma is about 200
   /// inside and 1e-3 outside.
   void fix_geometry(const Occupancy& occupancy) override;
+  /// Inside where a ray through one cell (side 2 / (R - 1)) would lose at least half its light:
+  /// sigma >= ln 2 / cell.
+  at::Tensor inside(const at::Tensor& points) const override;
 
   /// Density sigma and rgb at world points `[N, 3]`: `[N]` and `[N, 3]`.
   std::pair<at::Tensor, at::Tensor> query(const at::Tensor& points) const;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +30,9 @@ struct GenerateOptions {
 struct GenerateResult {
   std::filesystem::path run_dir;
   ViewScores held_out;  ///< PSNR at the exact prior's 24 held-out views
+  /// Volumetric IoU of the representation's solid against the prompt's exact object (64^3);
+  /// empty for representations without Representation::inside().
+  std::optional<double> geometry_iou;
   at::Tensor held_out_rgb;  ///< the final renders of those views `[24, 3, H, W]`
   /// (step, mean PSNR over the config's eval.views held-out views) every eval.every steps.
   std::vector<std::pair<int64_t, double>> progress;
