@@ -83,10 +83,9 @@ __global__ void __launch_bounds__(kMaxBlock)
     if (__syncthreads_count(done) == block) break;
     const int64_t load = batch + rank;
     if (load < end) {
-      const int64_t g = flatten_ids[load];  // int64: 3 * g would overflow int32
+      const int64_t g = flatten_ids[load];
       s_id[rank] = static_cast<int32_t>(g);
-      s_splat[rank] = {means2d[2 * g], means2d[2 * g + 1], conics[3 * g], conics[3 * g + 1],
-                       conics[3 * g + 2], opacities[g]};
+      s_splat[rank] = gather_splat(means2d, conics, opacities, g);
     }
     __syncthreads();
     const int n = static_cast<int>(min(static_cast<int64_t>(block), end - batch));
@@ -169,10 +168,9 @@ __global__ void __launch_bounds__(kMaxBlock)
     __syncthreads();
     const int64_t load = batch_start + rank;
     if (pixel && load < batch_end) {
-      const int64_t g = flatten_ids[load];  // int64: 3 * g would overflow int32
+      const int64_t g = flatten_ids[load];
       s_id[rank] = static_cast<int32_t>(g);
-      s_splat[rank] = {means2d[2 * g], means2d[2 * g + 1], conics[3 * g], conics[3 * g + 1],
-                       conics[3 * g + 2], opacities[g]};
+      s_splat[rank] = gather_splat(means2d, conics, opacities, g);
       for (int d = 0; d < D; ++d) s_color[rank * D + d] = colors[g * D + d];
     }
     __syncthreads();

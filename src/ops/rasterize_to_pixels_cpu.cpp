@@ -46,7 +46,7 @@ void gather_run(const TileRun& r, const int32_t* ids, const T* m, const T* con, 
   colors.resize(n * D);
   for (int64_t k = 0; k < n; ++k) {
     const int64_t g = ids[r.start + k];
-    splats[k] = {m[2 * g], m[2 * g + 1], con[3 * g], con[3 * g + 1], con[3 * g + 2], op[g]};
+    splats[k] = gather_splat(m, con, op, g);
     for (int d = 0; d < D; ++d) colors[k * D + d] = col[g * D + d];
   }
 }

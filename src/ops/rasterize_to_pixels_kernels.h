@@ -18,6 +18,15 @@ struct Splat {
   T mx, my, a, b, c, o;
 };
 
+/// Splat g of the flat per-Gaussian arrays (means2d [2 g], conics [3 g], opacities [g]); g is
+/// int64 because 3 g can pass the int32 range.
+template <typename T>
+SDS_HOST_DEVICE inline Splat<T> gather_splat(const T* means2d, const T* conics,
+                                             const T* opacities, int64_t g) {
+  return {means2d[2 * g], means2d[2 * g + 1], conics[3 * g], conics[3 * g + 1], conics[3 * g + 2],
+          opacities[g]};
+}
+
 /// The opacity of a splat at pixel centre (px, py), and what its VJP needs. `ok` is false when
 /// the pixel skips it (behind the conic's numerical range, or alpha below 1/255).
 template <typename T>

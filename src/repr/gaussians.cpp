@@ -354,6 +354,7 @@ at::Tensor Gaussians::inside(const at::Tensor& points) const {
   check_shape(points, "gaussians inside: points", {-1, 3}, "[N, 3]");
   const DensityKernels k = density_kernels(tensors());
   if (k.means.size(0) == 0) return at::zeros({points.size(0)}, at::kBool);
+  // No colour channels: only the density is needed.
   auto [density, colors] = splat_field(points.to(at::kDouble), k.means, k.covariances, k.weights,
                                        k.rgb.slice(1, 0, 0));
   return density.to(at::kDouble) >= options_.mesh_iso;
