@@ -11,7 +11,10 @@ CONFIG ?= examples/configs/default.json
 OUT ?= runs/default
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup build run test bench clean
+# Test-only Python packages (the library never needs Python at run time).
+TEST_REQUIREMENTS := python/requirements-test.txt
+
+.PHONY: setup build run test bench clean python-install
 
 setup: $(VENV)/.torch-$(TORCH_VERSION)
 
@@ -30,8 +33,12 @@ $(VENV)/.torch-$(TORCH_VERSION): .apt-stamp
 	$(PY) -m pip install -q torch==$(TORCH_VERSION) numpy
 	@touch $@
 
+$(VENV)/.test-requirements: $(TEST_REQUIREMENTS) $(VENV)/.torch-$(TORCH_VERSION)
+	$(PY) -m pip install -q -r $(TEST_REQUIREMENTS)
+	@touch $@
+
 $(BUILD)/build.ninja: $(VENV)/.torch-$(TORCH_VERSION)
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DSDS_PYTHON=ON \
 	  -DCMAKE_PREFIX_PATH="$$($(PY) -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')" \
 	  -DPython_EXECUTABLE=$(abspath $(PY))
 
@@ -41,7 +48,12 @@ build: $(BUILD)/build.ninja
 run: build
 	$(BUILD)/sds generate --config $(CONFIG) --out $(OUT)
 
-test: build
+# `import sds` in the venv from any folder: a .pth pointing at the package the build assembles
+# (an editable install; `pip install --no-build-isolation .` makes a real one, see docs/python.md).
+python-install: build
+	@echo "$(abspath $(BUILD))/python" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/sds-build.pth"
+
+test: build python-install $(VENV)/.test-requirements
 	cd $(BUILD) && ctest --output-on-failure
 
 bench: build

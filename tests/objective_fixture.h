@@ -38,7 +38,7 @@ inline Conditioning text_and_cameras(const CameraBatch& cameras, const std::stri
 inline CameraBatch orbit_cameras(const std::vector<double>& azimuths, double elevation = 10.0) {
   std::vector<Camera> cams;
   for (double az : azimuths) {
-    cams.push_back(Camera{elevation, az, 3.0, 40.0, kObjectiveImageSize, kObjectiveImageSize});
+    cams.push_back(Camera::orbit(elevation, az, 3.0, 40.0, kObjectiveImageSize, kObjectiveImageSize));
   }
   return CameraBatch(cams);
 }

@@ -24,7 +24,7 @@ sds::Scene two_concepts() {
 sds::Conditioning text(const std::string& prompt) { return {{prompt}, std::nullopt}; }
 
 sds::Conditioning with_camera(const std::string& prompt, double elevation, double azimuth, int64_t size) {
-  return {{prompt}, sds::CameraBatch({sds::Camera{elevation, azimuth, 3, 40, size, size}})};
+  return {{prompt}, sds::CameraBatch({sds::Camera::orbit(elevation, azimuth, 3, 40, size, size)})};
 }
 
 sds::ExactPriorOptions text_only() {
@@ -125,7 +125,7 @@ TEST_CASE("conditioning selects the right components", "[exact_prior]") {
     REQUIRE(index.numel() > 0);
     for (int64_t k = 0; k < index.numel(); ++k) {
       const auto& cam = comps.cameras[index[k].item<int64_t>()];
-      CHECK(std::abs(std::remainder(cam.azimuth_deg, 360.0)) > 135.0);
+      CHECK(std::abs(std::remainder(cam.azimuth_deg(), 360.0)) > 135.0);
     }
     REQUIRE_THROWS_WITH(prior.responsibilities(x_t, at::tensor({500}, at::kLong),
                                                text("a ball, overhead view"), 0),
@@ -140,8 +140,8 @@ TEST_CASE("conditioning selects the right components", "[exact_prior]") {
                                              with_camera("a ball", 15, 120, 6), 0);
     const auto& comps = prior.components(6, 6);
     const auto& best = comps.cameras[index[r.argmax().item<int64_t>()].item<int64_t>()];
-    CHECK(best.elevation_deg == 15);
-    CHECK(best.azimuth_deg == 120);
+    CHECK(best.elevation_deg() == 15);
+    CHECK(best.azimuth_deg() == 120);
     CHECK(r.max().item<double>() > 0.99);
     REQUIRE_THROWS_WITH(prior.predict_noise(x_t, at::tensor({10}, at::kLong), text("a ball")),
                         Contains("cameras"));
@@ -165,7 +165,7 @@ TEST_CASE("the built-in concepts are exact-prior prompts with ground truth", "[e
   REQUIRE(prior.scene().concepts.size() >= 4);
   const std::string prompt = prior.scene().concepts[0].prompt;
   auto gt = prior.ground_truth(prompt + ", front view",
-                               sds::CameraBatch({sds::Camera{0, 0, 3, 40, 16, 16}}));
+                               sds::CameraBatch({sds::Camera::orbit(0, 0, 3, 40, 16, 16)}));
   CHECK(gt.rgb.sizes() == at::IntArrayRef({1, 3, 16, 16}));
   CHECK(gt.alpha.sum().item<double>() > 10);
 }

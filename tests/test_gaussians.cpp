@@ -196,14 +196,11 @@ TEST_CASE("Gaussians initialise like DreamGaussian and render through rasterize"
   CHECK(at::equal(sds::Gaussians(o, 3).parameters().means, g.parameters().means));
   CHECK_FALSE(at::equal(sds::Gaussians(o, 4).parameters().means, g.parameters().means));
   // render() is rasterize() with the library's cameras and a white background.
-  sds::Camera cam;
-  cam.height = 24;
-  cam.width = 32;
-  cam.azimuth_deg = 30;
+  const sds::Camera cam = sds::Camera::orbit(0, 30, 3, 40, 24, 32);
   sds::CameraBatch cams({cam});
   sds::RenderOutput out = g.render(cams, {});
   CHECK(out.rgb.sizes() == at::IntArrayRef({1, 3, 24, 32}));
-  auto [viewmats, ks] = sds::opencv_cameras(cams);
+  const at::Tensor viewmats = cams.viewmats(), ks = cams.Ks();
   auto& p = g.parameters();
   auto ref = sds::ops::rasterize(p.means, p.quats, p.log_scales.exp(), at::sigmoid(p.opacity_logits),
                                  p.sh0, viewmats, ks, 32, 24, at::ones({1, 3}));
@@ -212,7 +209,7 @@ TEST_CASE("Gaussians initialise like DreamGaussian and render through rasterize"
   // The camera conversion: the world origin projects to the image centre.
   at::Tensor origin = at::matmul(viewmats[0], at::tensor({0.0f, 0.0f, 0.0f, 1.0f}));
   CHECK(origin[0].item<double>() == Approx(0).margin(1e-5));
-  CHECK(origin[2].item<double>() == Approx(cam.radius).epsilon(1e-5));
+  CHECK(origin[2].item<double>() == Approx(cam.radius()).epsilon(1e-5));
 }
 
 TEST_CASE("Gaussians export a 3DGS PLY that reloads exactly, and a watertight mesh",

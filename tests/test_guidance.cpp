@@ -32,7 +32,7 @@ class LinearPrior : public sds::Prior {
 
 sds::CameraBatch cameras(int64_t b, int64_t size) {
   std::vector<sds::Camera> cams;
-  for (int64_t i = 0; i < b; ++i) cams.push_back(sds::Camera{0, 90.0 * i, 3, 40, size, size});
+  for (int64_t i = 0; i < b; ++i) cams.push_back(sds::Camera::orbit(0, 90.0 * i, 3, 40, size, size));
   return sds::CameraBatch(cams);
 }
 
@@ -124,7 +124,7 @@ TEST_CASE("the SDS gradient reaching the image is 2 w(t) (eps_hat - eps) / B", "
   at::Tensor rgb = at::rand({b, 3, 4, 4}, at::kDouble).requires_grad_(true);
   // Replay the guidance's draws: t first, then the noise, from the same generator.
   auto g = sds::make_generator(7), replay = sds::make_generator(7);
-  sds::GuidanceOutput out = guidance.compute({rgb, cameras(b, 4), 0, 10, &g});
+  sds::GuidanceOutput out = guidance.compute({rgb, cameras(b, 4), 0, 10, g});
   out.loss.backward();
   at::Tensor t = sds::UniformTimestep(20, 980).sample(0, 10, b, replay);
   at::Tensor noise = at::randn({b, 3, 4, 4}, replay, at::kDouble);
@@ -148,19 +148,19 @@ TEST_CASE("SDS skips the unconditional pass at diffusers scale 1 and clips on re
                     std::make_unique<sds::UniformWeighting>(), common);
   at::Tensor rgb = at::rand({2, 3, 4, 4}).requires_grad_(true);
   auto g = sds::make_generator(1);
-  guidance.compute({rgb, cameras(2, 4), 0, 10, &g}).loss.backward();
+  guidance.compute({rgb, cameras(2, 4), 0, 10, g}).loss.backward();
   CHECK(prior->calls == 1);
   // |d loss / d rgb| = 2 |clip(g)| / B <= 2 * 0.01 / 2.
   CHECK(rgb.grad().abs().max().item<double>() <= 0.01 + 1e-7);
 }
 
 TEST_CASE("view-dependent prompts follow threestudio's sectors", "[guidance]") {
-  CHECK(sds::view_dependent_prompt("p", sds::Camera{0, 10}) == "p, front view");
-  CHECK(sds::view_dependent_prompt("p", sds::Camera{0, -44}) == "p, front view");
-  CHECK(sds::view_dependent_prompt("p", sds::Camera{0, 90}) == "p, side view");
-  CHECK(sds::view_dependent_prompt("p", sds::Camera{0, 180}) == "p, back view");
-  CHECK(sds::view_dependent_prompt("p", sds::Camera{0, 200}) == "p, back view");
-  CHECK(sds::view_dependent_prompt("p", sds::Camera{70, 0}) == "p, overhead view");
+  CHECK(sds::view_dependent_prompt("p", sds::Camera::orbit(0, 10)) == "p, front view");
+  CHECK(sds::view_dependent_prompt("p", sds::Camera::orbit(0, -44)) == "p, front view");
+  CHECK(sds::view_dependent_prompt("p", sds::Camera::orbit(0, 90)) == "p, side view");
+  CHECK(sds::view_dependent_prompt("p", sds::Camera::orbit(0, 180)) == "p, back view");
+  CHECK(sds::view_dependent_prompt("p", sds::Camera::orbit(0, 200)) == "p, back view");
+  CHECK(sds::view_dependent_prompt("p", sds::Camera::orbit(70, 0)) == "p, overhead view");
 }
 
 TEST_CASE("bad guidance parameters are errors", "[guidance][errors]") {
@@ -177,8 +177,8 @@ TEST_CASE("bad guidance parameters are errors", "[guidance][errors]") {
                       Contains("1200"));
   auto guidance = sds::make<sds::Guidance>(sds::Json("sds"), "guidance", ctx);
   auto g = sds::make_generator(0);
-  REQUIRE_THROWS_WITH(guidance->compute({at::rand({2, 4, 4, 4}), cameras(2, 4), 0, 1, &g}),
+  REQUIRE_THROWS_WITH(guidance->compute({at::rand({2, 4, 4, 4}), cameras(2, 4), 0, 1, g}),
                       Contains("[B, 3, H, W]"));
-  REQUIRE_THROWS_WITH(guidance->compute({at::rand({2, 3, 4, 4}), cameras(3, 4), 0, 1, &g}),
+  REQUIRE_THROWS_WITH(guidance->compute({at::rand({2, 3, 4, 4}), cameras(3, 4), 0, 1, g}),
                       Contains("one camera per image"));
 }

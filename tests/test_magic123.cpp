@@ -27,7 +27,7 @@ std::shared_ptr<sds::ExactPrior> reference_prior() {
 }
 
 sds::Camera camera(double azimuth, double elevation = 0.0) {
-  return sds::Camera{elevation, azimuth, 3.0, 40.0, kSize, kSize};
+  return sds::Camera::orbit(elevation, azimuth, 3.0, 40.0, kSize, kSize);
 }
 
 // The reference: `prompt` rendered from the grid view at `true_azimuth`, declared to be at
@@ -73,7 +73,7 @@ TEST_CASE("reference conditioning identifies the concept and pose from the image
   auto [r, index] = prior.responsibilities(x_t, t, cond(cams, ref), 0);
   const int64_t best = index[r.argmax()].item<int64_t>();
   CHECK(comps.concept_index[best] == 1);
-  CHECK(comps.cameras[best].azimuth_deg == Approx(120.0));
+  CHECK(comps.cameras[best].azimuth_deg() == Approx(120.0));
   CHECK(r.max().item<double>() > 0.5);
 
   // At low noise the denoised image is that view's render.
@@ -111,7 +111,7 @@ TEST_CASE("magic123's gradient is lambda_2d g_2d + lambda_3d g_3d", "[magic123]"
   auto grad_of = [&](const std::function<at::Tensor(const sds::GuidanceInput&)>& loss) {
     at::Tensor rgb = rgb0.clone().requires_grad_(true);
     auto gen = sds::make_generator(8);
-    return torch::autograd::grad({loss({rgb, cams, 3, 10, &gen})}, {rgb})[0];
+    return torch::autograd::grad({loss({rgb, cams, 3, 10, gen})}, {rgb})[0];
   };
   at::Tensor joint = grad_of([&](const sds::GuidanceInput& in) { return m.compute(in).loss; });
   at::Tensor parts = grad_of([&](const sds::GuidanceInput& in) {
@@ -129,8 +129,8 @@ TEST_CASE("magic123's reference losses: 5 MSE(rgb a, ref a) + 0.5 MSE(alpha, ref
           "[magic123]") {
   auto guidance = magic123();
   auto& m = dynamic_cast<sds::Magic123&>(*guidance);
-  REQUIRE(m.reference_camera().has_value());
-  CHECK(m.reference_camera()->azimuth_deg == 0.0);
+  REQUIRE(m.reference_camera(kSize, kSize).has_value());
+  CHECK(m.reference_camera(32, 32)->azimuth_deg() == 0.0);
   const sds::GroundTruthImages& ref = m.reference_images(kSize, kSize);
   at::Tensor ref_rgb = ref.rgb, ref_alpha = ref.alpha;
   at::Tensor truth = reference_prior()->ground_truth("a snowman", sds::CameraBatch({camera(0.0)}))

@@ -62,7 +62,7 @@ struct Case {
     s.z = z;
     s.t = t;
     s.noise = noise;
-    s.cameras = &cams;
+    s.cameras = cams;
     return s;
   }
 };
@@ -126,7 +126,7 @@ TEST_CASE("SDS with Perp-Neg follows eps_u + s (e_pos + sum w_i perp(e_i, e_pos)
     at::Tensor zt = c.z_t.slice(0, b, b + 1), t = c.t.slice(0, b, b + 1);
     auto eps = [&](const std::string& p) { return score_eps(zt, t, cond(cams_b, p)); };
     at::Tensor eps_u = eps("");
-    auto plan = sds::perp_neg_plan(c.cams[b].azimuth_deg, c.cams[b].elevation_deg, o);
+    auto plan = sds::perp_neg_plan(c.cams[b].azimuth_deg(), c.cams[b].elevation_deg(), o);
     at::Tensor e_pos = -eps_u;
     for (const auto& term : plan.positive) e_pos = e_pos + term.weight * eps(std::string(kPrompt) + ", " + term.sector + " view");
     at::Tensor sum = at::zeros_like(e_pos);
@@ -238,10 +238,10 @@ TEST_CASE("bad objective parameters are errors", "[objectives][errors]") {
   REQUIRE_THROWS_WITH(build(R"({"type": "ism", "timesteps": {"type": "uniform", "min_step": -5}})"),
                       Contains("-5"));
   REQUIRE_THROWS_WITH(build(R"({"type": "nfsd", "negative_prompt": "a cat"})")->compute(
-                          {at::rand({1, 3, kSize, kSize}), cameras({0}), 0, 1, nullptr}),
+                          {at::rand({1, 3, kSize, kSize}), cameras({0}), 0, 1, at::Generator()}),
                       Contains("generator"));
   auto gen = sds::make_generator(0);
   REQUIRE_THROWS_WITH(build(R"({"type": "nfsd", "negative_prompt": "a cat"})")->compute(
-                          {at::rand({1, 3, kSize, kSize}), cameras({0}), 0, 1, &gen}),
+                          {at::rand({1, 3, kSize, kSize}), cameras({0}), 0, 1, gen}),
                       Contains("a cat") && Contains("a red mug"));
 }

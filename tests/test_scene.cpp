@@ -31,7 +31,7 @@ Concept single(const Primitive& p, const std::string& prompt = "test") {
 }
 
 CameraBatch one_view(double elevation, double azimuth, int64_t size = 64) {
-  return CameraBatch({Camera{elevation, azimuth, 3.0, 40.0, size, size}});
+  return CameraBatch({Camera::orbit(elevation, azimuth, 3.0, 40.0, size, size)});
 }
 
 // Shading of a surface with outward normal n under the default options.
@@ -96,7 +96,7 @@ TEST_CASE("sphere silhouette matches the analytic projected disc", "[scene]") {
         single(Primitive::sphere({0, 0, 0}, r, {0.2, 0.4, 0.6})), CameraBatch({cam}));
     // The silhouette cone has half-angle asin(r / d); on the image plane a disc of radius
     // f tan(asin(r / d)) = f r / sqrt(d^2 - r^2) pixels.
-    const double radius_px = cam.focal() * r / std::sqrt(d * d - r * r);
+    const double radius_px = cam.fy * r / std::sqrt(d * d - r * r);
     const double expected = std::numbers::pi * radius_px * radius_px;
     CHECK(gt.alpha.sum().item<double>() == Approx(expected).epsilon(0.01));
     CHECK(gt.alpha.min().item<double>() >= 0);
@@ -164,7 +164,7 @@ TEST_CASE("exact intersections agree with brute-force point sampling for every s
       Primitive::cone({0, 0, -0.05}, 0.4, 0.9, {1, 0, 0}).rotated({-40, 25, 15}),
       Primitive::torus({0, 0, 0}, 0.5, 0.15, {1, 0, 0}).rotated({50, 20, 30}),
   };
-  const CameraBatch cams({Camera{20, 30, 3.0, 40, 32, 32}});
+  const CameraBatch cams({Camera::orbit(20, 30, 3.0, 40, 32, 32)});
   const Rays rays = cams.rays(1, at::kDouble);
   auto o = rays.origins.accessor<double, 4>();
   auto dir = rays.directions.accessor<double, 4>();
@@ -227,7 +227,7 @@ TEST_CASE("built-in concepts are not front-back symmetric", "[scene]") {
   GroundTruthOptions flat;
   flat.ambient = 1.0;
   flat.diffuse = 0.0;
-  const CameraBatch views({Camera{15, 0, 3.0, 40, 64, 64}, Camera{15, 180, 3.0, 40, 64, 64}});
+  const CameraBatch views({Camera::orbit(15, 0, 3.0, 40, 64, 64), Camera::orbit(15, 180, 3.0, 40, 64, 64)});
   // The fraction of pixels whose colour differs by more than 0.1 in some channel.
   auto asymmetry = [&](const Concept& c) {
     at::Tensor rgb = render_ground_truth(c, views, flat).rgb;
@@ -248,7 +248,7 @@ TEST_CASE("scene JSON round trip reproduces the renders", "[scene]") {
   const Scene again = Scene::from_json(parse_json(json.dump(2), "round trip"), "round trip");
   CHECK(again.to_json() == json);
   CHECK(again.prompts() == scene.prompts());
-  const CameraBatch views({Camera{15, 40, 3.0, 40, 32, 32}, Camera{30, 200, 3.0, 40, 32, 32}});
+  const CameraBatch views({Camera::orbit(15, 40, 3.0, 40, 32, 32), Camera::orbit(30, 200, 3.0, 40, 32, 32)});
   for (size_t i = 0; i < scene.concepts.size(); ++i) {
     const GroundTruthImages a = render_ground_truth(scene.concepts[i], views);
     const GroundTruthImages b = render_ground_truth(again.concepts[i], views);

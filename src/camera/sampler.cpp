@@ -58,16 +58,13 @@ CameraBatch OrbitSampler::sample(int64_t /*step*/, at::Generator& generator) con
     const double ua = options_.batch_uniform_azimuth
                           ? (acc[g][1] + static_cast<double>(g)) / static_cast<double>(groups)
                           : acc[g][1];
-    Camera c;
-    c.elevation_deg = lerp(options_.elevation_deg, acc[g][0]);
-    c.radius = lerp(options_.radius, acc[g][2]);
-    c.fovy_deg = lerp(options_.fovy_deg, acc[g][3]);
-    c.height = options_.height;
-    c.width = options_.width;
+    const double elevation = lerp(options_.elevation_deg, acc[g][0]);
+    const double radius = lerp(options_.radius, acc[g][2]);
+    const double fovy = lerp(options_.fovy_deg, acc[g][3]);
     for (int64_t j = 0; j < n; ++j) {
       const double u = (ua + static_cast<double>(j)) / static_cast<double>(n);
-      c.azimuth_deg = lerp(options_.azimuth_deg, u);
-      cameras.push_back(c);
+      cameras.push_back(Camera::orbit(elevation, lerp(options_.azimuth_deg, u), radius, fovy,
+                                      options_.height, options_.width));
     }
   }
   return CameraBatch(std::move(cameras));
@@ -80,7 +77,7 @@ std::vector<Camera> grid_views(const std::vector<double>& elevations_deg, double
   std::vector<Camera> out;
   for (double e : elevations_deg) {
     for (double a = 0; a < 360.0 - 1e-9; a += azimuth_step_deg) {
-      out.push_back(Camera{e, a, radius, fovy_deg, height, width});
+      out.push_back(Camera::orbit(e, a, radius, fovy_deg, height, width));
     }
   }
   return out;
@@ -89,7 +86,9 @@ std::vector<Camera> grid_views(const std::vector<double>& elevations_deg, double
 std::vector<Camera> held_out_views(double radius, double fovy_deg, int64_t height, int64_t width) {
   std::vector<Camera> out;
   for (double e : {7.5, 22.5}) {
-    for (int k = 0; k < 12; ++k) out.push_back(Camera{e, 5.0 + 30.0 * k, radius, fovy_deg, height, width});
+    for (int k = 0; k < 12; ++k) {
+      out.push_back(Camera::orbit(e, 5.0 + 30.0 * k, radius, fovy_deg, height, width));
+    }
   }
   return out;
 }
@@ -99,8 +98,9 @@ std::vector<Camera> turntable_views(int64_t frames, double elevation_deg, double
   SDS_CHECK(frames >= 1, "turntable: expected >= 1 frames, got {}", frames);
   std::vector<Camera> out;
   for (int64_t k = 0; k < frames; ++k) {
-    out.push_back(Camera{elevation_deg, 360.0 * static_cast<double>(k) / static_cast<double>(frames),
-                         radius, fovy_deg, height, width});
+    out.push_back(Camera::orbit(elevation_deg,
+                                360.0 * static_cast<double>(k) / static_cast<double>(frames),
+                                radius, fovy_deg, height, width));
   }
   return out;
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "diffusion/exact_prior_math.h"
 #include "sds/camera/sampler.h"
 #include "sds/core/checks.h"
 #include "sds/core/error.h"
@@ -17,7 +18,8 @@ const char* const kSectors[] = {"front", "side", "back", "overhead"};
 }  // namespace
 
 ExactPrior::ExactPrior(Scene scene, ExactPriorOptions options)
-    : scene_(std::move(scene)), options_(std::move(options)),
+    : scene_(std::move(scene)),
+      options_(std::move(options)),
       schedule_(NoiseSchedule::scaled_linear()) {
   const auto& o = options_;
   SDS_CHECK(o.sigma > 0 && o.sigma < 1, "exact prior: expected 0 < sigma < 1, got {}", o.sigma);
@@ -111,25 +113,26 @@ const ExactPriorComponents& ExactPrior::components(int64_t height, int64_t width
   comps.mu_sq_norm = comps.mu.pow(2).sum(1);
   comps.directions = at::stack(dirs);
   comps.base_count = comps.mu.size(0);
-  if (multiview()) comps.tuples = build_tuples(comps);
+  if (ExactPriorMath::multiview(*this)) comps.tuples = ExactPriorMath::build_tuples(*this, comps);
   return cache_.emplace(key, std::move(comps)).first->second;
 }
 
-at::Tensor ExactPrior::camera_log_weights(const at::Tensor& cos_angle,
-                                          const std::string& what) const {
-  if (options_.camera_kernel == "von_mises") return options_.kappa * cos_angle;
-  const double cos_window = std::cos(options_.window_deg * std::numbers::pi / 180.0);
-  at::Tensor log_w = at::where(cos_angle >= cos_window - 1e-12, 0.0,
-                               -std::numeric_limits<double>::infinity());
+at::Tensor ExactPriorMath::camera_log_weights(const ExactPrior& prior, const at::Tensor& cos_angle,
+                                              const std::string& what) {
+  if (prior.options_.camera_kernel == "von_mises") return prior.options_.kappa * cos_angle;
+  const double cos_window = std::cos(prior.options_.window_deg * std::numbers::pi / 180.0);
+  at::Tensor log_w =
+      at::where(cos_angle >= cos_window - 1e-12, 0.0, -std::numeric_limits<double>::infinity());
   SDS_CHECK(at::isfinite(log_w).any().item<bool>(),
-            "exact prior: no component within the {} degree window of {}", options_.window_deg,
-            what);
+            "exact prior: no component within the {} degree window of {}",
+            prior.options_.window_deg, what);
   return log_w;
 }
 
 void ExactPrior::set_personal_components(const at::Tensor& rgb, const CameraBatch& cameras,
                                          const std::string& prompt) {
-  SDS_CHECK(!multiview(), "exact prior: personal components are not available with multi-view "
+  SDS_CHECK(!ExactPriorMath::multiview(*this),
+            "exact prior: personal components are not available with multi-view "
             "conditioning");
   check_shape(rgb, "exact prior personal images", {-1, 3, -1, -1}, "[M, 3, H, W]");
   check_finite(rgb, "exact prior personal images");
@@ -137,12 +140,13 @@ void ExactPrior::set_personal_components(const at::Tensor& rgb, const CameraBatc
             "exact prior: expected one camera per personal image ({}), got {}", rgb.size(0),
             cameras.size());
   auto [concept_index, sector] = parse_prompt(prompt);
-  SDS_CHECK(concept_index >= 0, "exact prior: personal components need a concept's prompt, got "
+  SDS_CHECK(concept_index >= 0,
+            "exact prior: personal components need a concept's prompt, got "
             "the null prompt");
   components(rgb.size(2), rgb.size(3));  // the grid first
   std::lock_guard<std::mutex> lock(cache_mutex_);
   ExactPriorComponents& comps = cache_.at({rgb.size(2), rgb.size(3)});
-  keep_grid_only(comps);
+  ExactPriorMath::keep_grid_only(comps);
   at::Tensor mu = (rgb.to(at::kCPU, at::kDouble) * 2 - 1).reshape({rgb.size(0), -1});
   comps.mu = at::cat({comps.mu, mu}).contiguous();
   comps.mu_sq_norm = comps.mu.pow(2).sum(1);
@@ -155,7 +159,7 @@ void ExactPrior::set_personal_components(const at::Tensor& rgb, const CameraBatc
   comps.directions = at::cat(dirs).contiguous();
 }
 
-void ExactPrior::keep_grid_only(ExactPriorComponents& comps) {
+void ExactPriorMath::keep_grid_only(ExactPriorComponents& comps) {
   const int64_t base = comps.base_count;
   comps.mu = comps.mu.narrow(0, 0, base).contiguous();
   comps.mu_sq_norm = comps.mu_sq_norm.narrow(0, 0, base).contiguous();
@@ -166,7 +170,7 @@ void ExactPrior::keep_grid_only(ExactPriorComponents& comps) {
 
 void ExactPrior::clear_personal_components() {
   std::lock_guard<std::mutex> lock(cache_mutex_);
-  for (auto& [size, comps] : cache_) keep_grid_only(comps);
+  for (auto& [size, comps] : cache_) ExactPriorMath::keep_grid_only(comps);
 }
 
 int64_t ExactPrior::personal_count(int64_t height, int64_t width) {
@@ -174,66 +178,70 @@ int64_t ExactPrior::personal_count(int64_t height, int64_t width) {
   return comps.mu.size(0) - comps.base_count;
 }
 
-ExactPrior::Selection ExactPrior::select(const ExactPriorComponents& comps,
-                                         const Conditioning& cond, int64_t b) const {
-  if (options_.conditioning == "reference") return select_reference(comps, cond, b);
+ExactPriorMath::Selection ExactPriorMath::select(const ExactPrior& prior,
+                                                 const ExactPriorComponents& comps,
+                                                 const Conditioning& cond, int64_t b) {
+  if (prior.options_.conditioning == "reference") return select_reference(prior, comps, cond, b);
   const std::string& prompt = cond.prompt(b);
-  auto [concept_index, sector] = parse_prompt(prompt);
+  auto [concept_index, sector] = prior.parse_prompt(prompt);
   std::vector<int64_t> index;
   for (size_t k = 0; k < comps.cameras.size(); ++k) {
     if (concept_index >= 0 && comps.concept_index[k] != concept_index) continue;
     if (!sector.empty() &&
-        view_sector(comps.cameras[k].azimuth_deg, comps.cameras[k].elevation_deg,
-                    options_.view_sectors) !=
-            sector) {
+        view_sector(comps.cameras[k].azimuth_deg(), comps.cameras[k].elevation_deg(),
+                    prior.options_.view_sectors) != sector) {
       continue;
     }
     index.push_back(static_cast<int64_t>(k));
   }
-  SDS_CHECK(!index.empty(), "exact prior: prompt \"{}\" selects no component (no grid view in the "
-            "\"{}\" sector)", prompt, sector);
+  SDS_CHECK(!index.empty(),
+            "exact prior: prompt \"{}\" selects no component (no grid view in the "
+            "\"{}\" sector)",
+            prompt, sector);
   Selection sel;
   sel.index = at::tensor(index, at::kLong);
   at::Tensor log_w = at::zeros({sel.index.size(0)}, at::kDouble);
-  if (options_.conditioning == "camera") {
+  if (prior.options_.conditioning == "camera") {
     SDS_CHECK(cond.cameras.has_value(),
               "exact prior: camera conditioning needs the cameras of the images; got none "
               "(set Conditioning::cameras or use conditioning \"text\")");
     const Camera& cam = (*cond.cameras)[b];
     at::Tensor cos_angle = comps.directions.index_select(0, sel.index).matmul(cam.direction());
-    log_w = camera_log_weights(
-        cos_angle, fmt::format("the camera at elevation {}, azimuth {}", cam.elevation_deg,
-                               cam.azimuth_deg));
+    log_w = camera_log_weights(prior, cos_angle,
+                               fmt::format("the camera at elevation {}, azimuth {}",
+                                           cam.elevation_deg(), cam.azimuth_deg()));
   }
   sel.log_pi = log_w - at::logsumexp(log_w, 0);
   return sel;
 }
 
-at::Tensor ExactPrior::noisy_distances(const at::Tensor& x, const at::Tensor& mu,
-                                       const at::Tensor& mu_sq_norm, double a) {
+at::Tensor ExactPriorMath::noisy_distances(const at::Tensor& x, const at::Tensor& mu,
+                                           const at::Tensor& mu_sq_norm, double a) {
   // ||x - sqrt(a) mu||^2 = ||x||^2 - 2 sqrt(a) <x, mu> + a ||mu||^2.
   return x.pow(2).sum() - 2 * std::sqrt(a) * mu.matmul(x) + a * mu_sq_norm;
 }
 
-at::Tensor ExactPrior::shrunk_mean(const at::Tensor& m, const at::Tensor& x, double a) const {
-  const double s2 = options_.sigma * options_.sigma;
-  return m + (s2 * std::sqrt(a) / noisy_variance(a)) * (x - std::sqrt(a) * m);
+at::Tensor ExactPriorMath::shrunk_mean(const ExactPrior& prior, const at::Tensor& m,
+                                       const at::Tensor& x, double a) {
+  const double s2 = prior.options_.sigma * prior.options_.sigma;
+  return m + (s2 * std::sqrt(a) / noisy_variance(prior, a)) * (x - std::sqrt(a) * m);
 }
 
-at::Tensor ExactPrior::mixture_log_density(const at::Tensor& logits, double a, int64_t d) const {
+at::Tensor ExactPriorMath::mixture_log_density(const ExactPrior& prior, const at::Tensor& logits,
+                                               double a, int64_t d) {
   return at::logsumexp(logits, 0) -
-         0.5 * static_cast<double>(d) * std::log(2 * std::numbers::pi * noisy_variance(a));
+         0.5 * static_cast<double>(d) * std::log(2 * std::numbers::pi * noisy_variance(prior, a));
 }
 
-at::Tensor ExactPrior::logits(const ExactPriorComponents& comps, const Selection& sel,
-                              const at::Tensor& x_flat, double a) const {
+at::Tensor ExactPriorMath::logits(const ExactPrior& prior, const ExactPriorComponents& comps,
+                                  const Selection& sel, const at::Tensor& x_flat, double a) {
   at::Tensor dist = noisy_distances(x_flat, comps.mu.index_select(0, sel.index),
                                     comps.mu_sq_norm.index_select(0, sel.index), a);
-  return sel.log_pi - dist / (2 * noisy_variance(a));
+  return sel.log_pi - dist / (2 * noisy_variance(prior, a));
 }
 
-void ExactPrior::check_inputs(const at::Tensor& x_t, const at::Tensor& t,
-                              const Conditioning& cond) const {
+void ExactPriorMath::check_inputs(const ExactPrior& prior, const at::Tensor& x_t,
+                                  const at::Tensor& t, const Conditioning& cond) {
   check_shape(x_t, "exact prior x_t", {-1, 3, -1, -1}, "[B, 3, H, W]");
   check_floating(x_t, "exact prior x_t");
   check_shape(t, "exact prior t", {x_t.size(0)}, "[B]");
@@ -241,27 +249,28 @@ void ExactPrior::check_inputs(const at::Tensor& x_t, const at::Tensor& t,
   const auto n = static_cast<int64_t>(cond.prompts.size());
   SDS_CHECK(n == 1 || n == x_t.size(0),
             "exact prior: expected 1 or {} prompts (one per image), got {}", x_t.size(0), n);
-  if (multiview()) {
-    SDS_CHECK(x_t.size(0) % options_.views_per_group == 0,
+  if (multiview(prior)) {
+    SDS_CHECK(x_t.size(0) % prior.options_.views_per_group == 0,
               "exact prior: multi-view conditioning denoises groups of {} views; got a batch of {}",
-              options_.views_per_group, x_t.size(0));
+              prior.options_.views_per_group, x_t.size(0));
   }
-  if (cond.cameras && options_.conditioning != "text") {
+  if (cond.cameras && prior.options_.conditioning != "text") {
     SDS_CHECK(cond.cameras->size() == x_t.size(0),
               "exact prior: expected {} cameras (one per image), got {}", x_t.size(0),
               cond.cameras->size());
   }
 }
 
-ExactPrior::Element ExactPrior::element(const ExactPriorComponents& comps, const at::Tensor& x_t,
-                                       const at::Tensor& t, const Conditioning& cond,
-                                       int64_t b) const {
+ExactPriorMath::Element ExactPriorMath::element(const ExactPrior& prior,
+                                                const ExactPriorComponents& comps,
+                                                const at::Tensor& x_t, const at::Tensor& t,
+                                                const Conditioning& cond, int64_t b) {
   Element e;
   e.x = x_t[b].to(at::kCPU, at::kDouble).reshape({-1});  // differentiable for log_density
-  e.alpha_bar = schedule_.alpha_bar(t[b].item<int64_t>());
-  Selection sel = select(comps, cond, b);
+  e.alpha_bar = prior.schedule_.alpha_bar(t[b].item<int64_t>());
+  Selection sel = select(prior, comps, cond, b);
   e.index = sel.index;
-  e.logits = logits(comps, sel, e.x, e.alpha_bar);
+  e.logits = logits(prior, comps, sel, e.x, e.alpha_bar);
   return e;
 }
 
@@ -269,32 +278,34 @@ std::pair<at::Tensor, at::Tensor> ExactPrior::responsibilities(const at::Tensor&
                                                                const at::Tensor& t,
                                                                const Conditioning& cond,
                                                                int64_t b) {
-  check_inputs(x_t, t, cond);
+  ExactPriorMath::check_inputs(*this, x_t, t, cond);
   const auto& comps = components(x_t.size(2), x_t.size(3));
-  if (multiview()) {
+  if (ExactPriorMath::multiview(*this)) {
     const int64_t n = options_.views_per_group;
-    GroupElement e = group_element(comps, x_t.detach(), t, cond, b / n);
+    ExactPriorMath::GroupElement e =
+        ExactPriorMath::group_element(*this, comps, x_t.detach(), t, cond, b / n);
     return {at::softmax(e.logits, 0), e.tuples.select(1, b % n).contiguous()};
   }
-  Element e = element(comps, x_t.detach(), t, cond, b);
+  ExactPriorMath::Element e = ExactPriorMath::element(*this, comps, x_t.detach(), t, cond, b);
   return {at::softmax(e.logits, 0), e.index};
 }
 
 at::Tensor ExactPrior::posterior_mean(const at::Tensor& x_t, const at::Tensor& t,
                                       const Conditioning& cond) {
-  check_inputs(x_t, t, cond);
+  ExactPriorMath::check_inputs(*this, x_t, t, cond);
   const auto& comps = components(x_t.size(2), x_t.size(3));
   std::vector<at::Tensor> out;
-  if (multiview()) {
+  if (ExactPriorMath::multiview(*this)) {
     for (int64_t g = 0; g < x_t.size(0) / options_.views_per_group; ++g) {
-      out.push_back(group_posterior_mean(comps, group_element(comps, x_t.detach(), t, cond, g)));
+      out.push_back(ExactPriorMath::group_posterior_mean(
+          *this, comps, ExactPriorMath::group_element(*this, comps, x_t.detach(), t, cond, g)));
     }
     return at::cat(out).view(x_t.sizes()).to(x_t.device(), x_t.scalar_type());
   }
   for (int64_t b = 0; b < x_t.size(0); ++b) {
-    Element e = element(comps, x_t.detach(), t, cond, b);
+    ExactPriorMath::Element e = ExactPriorMath::element(*this, comps, x_t.detach(), t, cond, b);
     at::Tensor m = at::softmax(e.logits, 0).matmul(comps.mu.index_select(0, e.index));
-    out.push_back(shrunk_mean(m, e.x, e.alpha_bar));
+    out.push_back(ExactPriorMath::shrunk_mean(*this, m, e.x, e.alpha_bar));
   }
   return at::stack(out).view(x_t.sizes()).to(x_t.device(), x_t.scalar_type());
 }
@@ -308,19 +319,19 @@ at::Tensor ExactPrior::predict_noise(const at::Tensor& x_t, const at::Tensor& t,
 
 at::Tensor ExactPrior::log_density(const at::Tensor& x_t, const at::Tensor& t,
                                    const Conditioning& cond) {
-  check_inputs(x_t, t, cond);
+  ExactPriorMath::check_inputs(*this, x_t, t, cond);
   const auto& comps = components(x_t.size(2), x_t.size(3));
   std::vector<at::Tensor> out;
-  if (multiview()) {
+  if (ExactPriorMath::multiview(*this)) {
     for (int64_t g = 0; g < x_t.size(0) / options_.views_per_group; ++g) {
-      GroupElement e = group_element(comps, x_t, t, cond, g);
-      out.push_back(mixture_log_density(e.logits, e.alpha_bar, e.x.numel()));
+      ExactPriorMath::GroupElement e = ExactPriorMath::group_element(*this, comps, x_t, t, cond, g);
+      out.push_back(ExactPriorMath::mixture_log_density(*this, e.logits, e.alpha_bar, e.x.numel()));
     }
     return at::stack(out);
   }
   for (int64_t b = 0; b < x_t.size(0); ++b) {
-    Element e = element(comps, x_t, t, cond, b);
-    out.push_back(mixture_log_density(e.logits, e.alpha_bar, e.x.numel()));
+    ExactPriorMath::Element e = ExactPriorMath::element(*this, comps, x_t, t, cond, b);
+    out.push_back(ExactPriorMath::mixture_log_density(*this, e.logits, e.alpha_bar, e.x.numel()));
   }
   return at::stack(out);
 }
@@ -328,7 +339,8 @@ at::Tensor ExactPrior::log_density(const at::Tensor& x_t, const at::Tensor& t,
 GroundTruthImages ExactPrior::ground_truth(const std::string& prompt,
                                            const CameraBatch& cameras) const {
   auto [concept_index, sector] = parse_prompt(prompt);
-  SDS_CHECK(concept_index >= 0, "exact prior: ground truth needs a concept's prompt, got the "
+  SDS_CHECK(concept_index >= 0,
+            "exact prior: ground truth needs a concept's prompt, got the "
             "null prompt");
   return render_ground_truth(scene_.concepts[concept_index], cameras, options_.ground_truth);
 }

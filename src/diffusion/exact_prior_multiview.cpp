@@ -5,23 +5,25 @@
 
 #include <cmath>
 
+#include "diffusion/exact_prior_math.h"
 #include "sds/core/error.h"
 #include "sds/diffusion/exact_prior.h"
 
 namespace sds {
 
-at::Tensor ExactPrior::build_tuples(const ExactPriorComponents& comps) const {
-  const auto& o = options_;
+at::Tensor ExactPriorMath::build_tuples(const ExactPrior& prior,
+                                        const ExactPriorComponents& comps) {
+  const auto& o = prior.options_;
   const auto azimuths = static_cast<int64_t>(std::llround(360.0 / o.grid_azimuth_step_deg));
   const auto elevations = static_cast<int64_t>(o.grid_elevations_deg.size());
   const int64_t n = o.views_per_group;
   const int64_t offset = azimuths / n;  // grid steps between neighbouring views of a tuple
   const int64_t per_concept = azimuths * elevations;
   SDS_CHECK(static_cast<int64_t>(comps.cameras.size()) ==
-                per_concept * static_cast<int64_t>(scene_.concepts.size()),
+                per_concept * static_cast<int64_t>(prior.scene_.concepts.size()),
             "exact prior: internal error: unexpected component grid for multi-view tuples");
   std::vector<int64_t> index;
-  for (size_t c = 0; c < scene_.concepts.size(); ++c) {
+  for (size_t c = 0; c < prior.scene_.concepts.size(); ++c) {
     for (int64_t e = 0; e < elevations; ++e) {
       for (int64_t a = 0; a < azimuths; ++a) {
         for (int64_t j = 0; j < n; ++j) {
@@ -34,10 +36,12 @@ at::Tensor ExactPrior::build_tuples(const ExactPriorComponents& comps) const {
   return at::tensor(index, at::kLong).view({-1, n});
 }
 
-ExactPrior::GroupElement ExactPrior::group_element(const ExactPriorComponents& comps,
-                                                   const at::Tensor& x_t, const at::Tensor& t,
-                                                   const Conditioning& cond, int64_t g) const {
-  const int64_t n = options_.views_per_group;
+ExactPriorMath::GroupElement ExactPriorMath::group_element(const ExactPrior& prior,
+                                                           const ExactPriorComponents& comps,
+                                                           const at::Tensor& x_t,
+                                                           const at::Tensor& t,
+                                                           const Conditioning& cond, int64_t g) {
+  const int64_t n = prior.options_.views_per_group;
   const int64_t first = g * n;
   const std::string& prompt = cond.prompt(first);
   const int64_t step = t[first].item<int64_t>();
@@ -50,7 +54,7 @@ ExactPrior::GroupElement ExactPrior::group_element(const ExactPriorComponents& c
               "timestep schedule with \"shared\": true)",
               g, step, t[first + j].item<int64_t>());
   }
-  auto [concept_index, sector] = parse_prompt(prompt);
+  auto [concept_index, sector] = prior.parse_prompt(prompt);
   SDS_CHECK(sector.empty(),
             "exact prior: multi-view conditioning takes no view suffix; got \"{}\" (turn "
             "view_dependent_prompting off)",
@@ -60,10 +64,10 @@ ExactPrior::GroupElement ExactPrior::group_element(const ExactPriorComponents& c
 
   GroupElement e;
   e.x = x_t.narrow(0, first, n).to(at::kCPU, at::kDouble).reshape({n, -1});
-  e.alpha_bar = schedule_.alpha_bar(step);
+  e.alpha_bar = prior.schedule_.alpha_bar(step);
   at::Tensor tuples = comps.tuples;
   if (concept_index >= 0) {
-    const int64_t per_concept = tuples.size(0) / static_cast<int64_t>(scene_.concepts.size());
+    const int64_t per_concept = tuples.size(0) / static_cast<int64_t>(prior.scene_.concepts.size());
     tuples = tuples.narrow(0, concept_index * per_concept, per_concept);
   }
   e.tuples = tuples;
@@ -75,7 +79,7 @@ ExactPrior::GroupElement ExactPrior::group_element(const ExactPriorComponents& c
     at::Tensor dirs = comps.directions.index_select(0, tuples.select(1, j));
     cos_angle += dirs.matmul((*cond.cameras)[first + j].direction()) / static_cast<double>(n);
   }
-  at::Tensor log_w = camera_log_weights(cos_angle, fmt::format("multi-view group {}", g));
+  at::Tensor log_w = camera_log_weights(prior, cos_angle, fmt::format("multi-view group {}", g));
   at::Tensor log_pi = log_w - at::logsumexp(log_w, 0);
 
   // Joint log-likelihood: the sum over views of -||x_j - sqrt(a) mu_kj||^2 / (2 v).
@@ -84,18 +88,20 @@ ExactPrior::GroupElement ExactPrior::group_element(const ExactPriorComponents& c
     at::Tensor all = noisy_distances(e.x[j], comps.mu, comps.mu_sq_norm, e.alpha_bar);
     dist = dist + all.index_select(0, tuples.select(1, j));
   }
-  e.logits = log_pi - dist / (2 * noisy_variance(e.alpha_bar));
+  e.logits = log_pi - dist / (2 * noisy_variance(prior, e.alpha_bar));
   return e;
 }
 
-at::Tensor ExactPrior::group_posterior_mean(const ExactPriorComponents& comps,
-                                            const GroupElement& e) const {
+at::Tensor ExactPriorMath::group_posterior_mean(const ExactPrior& prior,
+                                                const ExactPriorComponents& comps,
+                                                const GroupElement& e) {
   at::Tensor r = at::softmax(e.logits, 0);
   std::vector<at::Tensor> out;
   for (int64_t j = 0; j < e.tuples.size(1); ++j) {
     // The weight of each grid component in view j: the summed responsibility of its tuples.
-    at::Tensor w = at::zeros({comps.mu.size(0)}, at::kDouble).index_add_(0, e.tuples.select(1, j), r);
-    out.push_back(shrunk_mean(w.matmul(comps.mu), e.x[j], e.alpha_bar));
+    at::Tensor w =
+        at::zeros({comps.mu.size(0)}, at::kDouble).index_add_(0, e.tuples.select(1, j), r);
+    out.push_back(shrunk_mean(prior, w.matmul(comps.mu), e.x[j], e.alpha_bar));
   }
   return at::stack(out);
 }

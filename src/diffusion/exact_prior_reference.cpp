@@ -6,14 +6,16 @@
 // unconditional branch (Zero123 zeroes the image and camera embeddings): every component, equal
 // weights.
 
+#include "diffusion/exact_prior_math.h"
 #include "sds/core/checks.h"
 #include "sds/core/error.h"
 #include "sds/diffusion/exact_prior.h"
 
 namespace sds {
 
-ExactPrior::Selection ExactPrior::select_reference(const ExactPriorComponents& comps,
-                                                   const Conditioning& cond, int64_t b) const {
+ExactPriorMath::Selection ExactPriorMath::select_reference(const ExactPrior& prior,
+                                                           const ExactPriorComponents& comps,
+                                                           const Conditioning& cond, int64_t b) {
   Selection sel;
   const auto k = static_cast<int64_t>(comps.cameras.size());
   if (cond.prompt(b).empty()) {
@@ -44,9 +46,11 @@ ExactPrior::Selection ExactPrior::select_reference(const ExactPriorComponents& c
 
   // The relative camera applied to the identified pose.
   const Camera& cam = (*cond.cameras)[b];
-  Camera target = cam;
-  target.elevation_deg = pose.elevation_deg + (cam.elevation_deg - ref.camera.elevation_deg);
-  target.azimuth_deg = pose.azimuth_deg + (cam.azimuth_deg - ref.camera.azimuth_deg);
+  const double d_elevation = cam.elevation_deg() - ref.camera.elevation_deg();
+  const double d_azimuth = cam.azimuth_deg() - ref.camera.azimuth_deg();
+  const Camera target =
+      Camera::orbit(pose.elevation_deg() + d_elevation, pose.azimuth_deg() + d_azimuth,
+                    cam.radius(), cam.fovy_deg(), cam.height, cam.width);
 
   std::vector<int64_t> index;
   for (int64_t i = 0; i < k; ++i) {
@@ -54,10 +58,10 @@ ExactPrior::Selection ExactPrior::select_reference(const ExactPriorComponents& c
   }
   sel.index = at::tensor(index, at::kLong);
   at::Tensor cos_angle = comps.directions.index_select(0, sel.index).matmul(target.direction());
-  at::Tensor log_w = camera_log_weights(
-      cos_angle, fmt::format("the relative camera ({} degrees elevation, {} azimuth)",
-                             cam.elevation_deg - ref.camera.elevation_deg,
-                             cam.azimuth_deg - ref.camera.azimuth_deg));
+  at::Tensor log_w =
+      camera_log_weights(prior, cos_angle,
+                         fmt::format("the relative camera ({} degrees elevation, {} azimuth)",
+                                     d_elevation, d_azimuth));
   sel.log_pi = log_w - at::logsumexp(log_w, 0);
   return sel;
 }

@@ -19,8 +19,8 @@ std::shared_ptr<ExactPrior> personal_copy(const std::shared_ptr<ExactPrior>& bas
 }  // namespace
 
 Bsd::Bsd(std::shared_ptr<ExactPrior> prior, std::string prompt, BsdOptions options,
-         VsdOptions vsd, std::unique_ptr<TimestepSchedule> timesteps,
-         std::unique_ptr<Weighting> weighting, DistillationOptions common)
+         VsdOptions vsd, std::shared_ptr<TimestepSchedule> timesteps,
+         std::shared_ptr<Weighting> weighting, DistillationOptions common)
     : Vsd(personal_copy(prior), std::move(prompt), std::move(vsd), std::move(timesteps),
           std::move(weighting), std::move(common), prior),
       base_(std::move(prior)), bsd_(std::move(options)) {
@@ -106,11 +106,12 @@ GuidanceOutput Bsd::compute(const GuidanceInput& input) {
   const int64_t phase = input.step % bsd_.cycle_steps;
   const bool pretrain = phase < bsd_.pretrain_steps;
   if (cache_.empty() || (pretrain && phase % bsd_.augment_every == 0)) {
-    SDS_CHECK(input.generator != nullptr, "bsd guidance: expected a generator, got none");
+    SDS_CHECK(input.generator.defined(), "bsd guidance: expected a generator, got none");
     const auto from = static_cast<int64_t>(
         std::llround(bsd_.augment_t(input.step, input.total_steps)));
     at::Tensor z = prior_->encode(input.rgb.detach());
-    personalise(augment(z, input.cameras, from, *input.generator), input.cameras);
+    at::Generator generator = input.generator;
+    personalise(augment(z, input.cameras, from, generator), input.cameras);
   }
   if (pretrain) {
     GuidanceOutput out;

@@ -35,7 +35,7 @@ Json csd_preset(const std::string& name) {
 }
 
 Csd::Csd(std::shared_ptr<Prior> prior, std::string prompt, CsdOptions options,
-         std::unique_ptr<TimestepSchedule> timesteps, std::unique_ptr<Weighting> weighting,
+         std::shared_ptr<TimestepSchedule> timesteps, std::shared_ptr<Weighting> weighting,
          DistillationOptions common)
     : DistillationGuidance("csd guidance", std::move(prior), std::move(prompt), std::move(common),
                            std::move(timesteps), std::move(weighting)),
@@ -70,7 +70,7 @@ std::unique_ptr<Guidance> Csd::from_config(ConfigReader& c, const BuildContext& 
 }
 
 at::Tensor Csd::raw_gradient(const DistillationStep& s) {
-  const CameraBatch& cameras = *s.cameras;
+  const CameraBatch& cameras = s.cameras;
   const auto& o = options_;
   const double a = o.text(s.step, s.total_steps), b = o.negative(s.step, s.total_steps),
                c = o.null(s.step, s.total_steps), d = o.noise(s.step, s.total_steps);

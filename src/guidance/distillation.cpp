@@ -10,8 +10,8 @@ namespace sds {
 
 DistillationGuidance::DistillationGuidance(std::string name, std::shared_ptr<Prior> prior,
                                            std::string prompt, DistillationOptions options,
-                                           std::unique_ptr<TimestepSchedule> timesteps,
-                                           std::unique_ptr<Weighting> weighting)
+                                           std::shared_ptr<TimestepSchedule> timesteps,
+                                           std::shared_ptr<Weighting> weighting)
     : name_(std::move(name)), prior_(std::move(prior)), prompt_(std::move(prompt)),
       options_(std::move(options)), timesteps_(std::move(timesteps)),
       weighting_(std::move(weighting)) {
@@ -95,7 +95,7 @@ at::Tensor DistillationGuidance::gradient(const at::Tensor& z, const at::Tensor&
   s.z = z.detach();
   s.t = t;
   s.noise = noise;
-  s.cameras = &cameras;
+  s.cameras = cameras;
   return gradient(s);
 }
 
@@ -104,16 +104,17 @@ GuidanceOutput DistillationGuidance::compute(const GuidanceInput& in) {
   check_floating(in.rgb, name_ + " rgb");
   SDS_CHECK(in.cameras.size() == in.rgb.size(0), "{}: expected one camera per image ({}), got {}",
             name_, in.rgb.size(0), in.cameras.size());
-  SDS_CHECK(in.generator != nullptr, "{}: expected a generator, got none", name_);
+  SDS_CHECK(in.generator.defined(), "{}: expected a generator, got none", name_);
   at::Tensor z = prior_->encode(in.rgb);
+  at::Generator generator = in.generator;  // a handle: draws advance the caller's generator
   DistillationStep s;
   s.z = z.detach();
-  s.t = timesteps_->sample(in.step, in.total_steps, z.size(0), *in.generator);
-  s.noise = draw_noise(s.z, *in.generator);
-  s.cameras = &in.cameras;
+  s.t = timesteps_->sample(in.step, in.total_steps, z.size(0), generator);
+  s.noise = draw_noise(s.z, generator);
+  s.cameras = in.cameras;
   s.step = in.step;
   s.total_steps = in.total_steps;
-  s.generator = in.generator;
+  s.generator = generator;
   at::Tensor g = gradient(s);
   SDS_CHECK(at::isfinite(g).all().item<bool>(),
             "{}: the gradient has NaN or Inf at step {} (t = {})", name_, in.step + 1,

@@ -23,7 +23,7 @@ at::Tensor target_loss(const at::Tensor& z, const at::Tensor& g) {
 }
 
 std::string view_dependent_prompt(const std::string& prompt, const Camera& camera) {
-  return prompt + ", " + view_sector(camera.azimuth_deg, camera.elevation_deg) + " view";
+  return prompt + ", " + view_sector(camera.azimuth_deg(), camera.elevation_deg()) + " view";
 }
 
 template <>

@@ -8,7 +8,7 @@
 namespace sds {
 
 Ism::Ism(std::shared_ptr<Prior> prior, std::string prompt, IsmOptions options,
-         std::unique_ptr<TimestepSchedule> timesteps, std::unique_ptr<Weighting> weighting,
+         std::shared_ptr<TimestepSchedule> timesteps, std::shared_ptr<Weighting> weighting,
          DistillationOptions common)
     : DistillationGuidance("ism guidance", std::move(prior), std::move(prompt), std::move(common),
                            std::move(timesteps), std::move(weighting)),
@@ -58,7 +58,7 @@ at::Tensor Ism::ddim_step(const NoiseSchedule& schedule, const at::Tensor& x,
 }
 
 at::Tensor Ism::raw_gradient(const DistillationStep& s) {
-  const CameraBatch& cameras = *s.cameras;
+  const CameraBatch& cameras = s.cameras;
   const NoiseSchedule& schedule = prior_->schedule();
   const auto interval =
       static_cast<int64_t>(std::lround(options_.interval(s.step, s.total_steps)));

@@ -37,8 +37,8 @@ void check_finite_weight(double w, const char* name) {
 
 }  // namespace
 
-Magic123::Magic123(std::unique_ptr<DistillationGuidance> guidance_2d,
-                   std::unique_ptr<DistillationGuidance> guidance_3d, Magic123Options options)
+Magic123::Magic123(std::shared_ptr<DistillationGuidance> guidance_2d,
+                   std::shared_ptr<DistillationGuidance> guidance_3d, Magic123Options options)
     : guidance_2d_(std::move(guidance_2d)), guidance_3d_(std::move(guidance_3d)),
       options_(options) {
   SDS_CHECK(guidance_2d_ && guidance_3d_, "magic123 guidance: expected a 2D and a 3D objective");
@@ -83,26 +83,19 @@ std::unique_ptr<Guidance> Magic123::from_config(ConfigReader& c, const BuildCont
   return std::make_unique<Magic123>(std::move(g2), std::move(g3), o);
 }
 
-Camera Magic123::reference_at(int64_t height, int64_t width) const {
-  Camera cam = options_.reference;
-  cam.height = height;
-  cam.width = width;
-  return cam;
-}
-
 const GroundTruthImages& Magic123::reference_images(int64_t height, int64_t width) {
   auto key = std::make_pair(height, width);
   if (auto it = references_.find(key); it != references_.end()) return it->second;
   auto& prior = dynamic_cast<ExactPrior&>(guidance_3d_->prior());
   return references_.emplace(key, prior.ground_truth(guidance_3d_->prompt(),
-                                                      CameraBatch({reference_at(height, width)})))
+                                                      CameraBatch({options_.reference.camera(height, width)})))
       .first->second;
 }
 
 GuidanceOutput Magic123::compute(const GuidanceInput& input) {
   check_shape(input.rgb, "magic123 guidance rgb", {-1, 3, -1, -1}, "[B, 3, H, W]");
   const int64_t h = input.rgb.size(2), w = input.rgb.size(3);
-  guidance_3d_->set_reference(ReferenceView{reference_images(h, w).rgb[0], reference_at(h, w)});
+  guidance_3d_->set_reference(ReferenceView{reference_images(h, w).rgb[0], options_.reference.camera(h, w)});
 
   GuidanceOutput out2 = guidance_2d_->compute(input);
   GuidanceOutput out3 = guidance_3d_->compute(input);

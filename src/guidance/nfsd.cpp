@@ -5,7 +5,7 @@
 namespace sds {
 
 Nfsd::Nfsd(std::shared_ptr<Prior> prior, std::string prompt, NfsdOptions options,
-           std::unique_ptr<TimestepSchedule> timesteps, std::unique_ptr<Weighting> weighting,
+           std::shared_ptr<TimestepSchedule> timesteps, std::shared_ptr<Weighting> weighting,
            DistillationOptions common)
     : DistillationGuidance("nfsd guidance", std::move(prior), std::move(prompt), std::move(common),
                            std::move(timesteps), std::move(weighting)),
@@ -27,7 +27,7 @@ std::unique_ptr<Guidance> Nfsd::from_config(ConfigReader& c, const BuildContext&
 }
 
 at::Tensor Nfsd::raw_gradient(const DistillationStep& s) {
-  const CameraBatch& cameras = *s.cameras;
+  const CameraBatch& cameras = s.cameras;
   at::Tensor z_t = prior_->schedule().add_noise(s.z, s.noise, s.t);
   Conditioning cond = conditioning(cameras);
   at::Tensor eps_c = prior_->predict_noise(z_t, s.t, cond);

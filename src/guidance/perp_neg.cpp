@@ -75,7 +75,7 @@ PerpNegTerms perp_neg_terms(Prior& prior, const std::string& prompt, const at::T
   std::vector<PerpNegPlan> plans;
   std::map<std::string, std::vector<int64_t>> users;  // sector -> elements that need it
   for (int64_t b = 0; b < batch; ++b) {
-    plans.push_back(perp_neg_plan(cameras[b].azimuth_deg, cameras[b].elevation_deg, options));
+    plans.push_back(perp_neg_plan(cameras[b].azimuth_deg(), cameras[b].elevation_deg(), options));
     for (const auto* terms : {&plans.back().positive, &plans.back().negatives}) {
       for (const auto& term : *terms) {
         auto& list = users[term.sector];

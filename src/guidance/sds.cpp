@@ -5,7 +5,7 @@
 namespace sds {
 
 Sds::Sds(std::shared_ptr<Prior> prior, std::string prompt, SdsOptions options,
-         std::unique_ptr<TimestepSchedule> timesteps, std::unique_ptr<Weighting> weighting,
+         std::shared_ptr<TimestepSchedule> timesteps, std::shared_ptr<Weighting> weighting,
          DistillationOptions common)
     : DistillationGuidance("sds guidance", std::move(prior), std::move(prompt), std::move(common),
                            std::move(timesteps), std::move(weighting)),
@@ -35,7 +35,7 @@ std::unique_ptr<Guidance> Sds::from_config(ConfigReader& c, const BuildContext& 
 }
 
 at::Tensor Sds::raw_gradient(const DistillationStep& s) {
-  const CameraBatch& cameras = *s.cameras;
+  const CameraBatch& cameras = s.cameras;
   at::Tensor z_t = prior_->schedule().add_noise(s.z, s.noise, s.t);
   Conditioning cond = conditioning(cameras);
   at::Tensor eps;

@@ -7,7 +7,7 @@
 namespace sds {
 
 Vsd::Vsd(std::shared_ptr<Prior> prior, std::string prompt, VsdOptions options,
-         std::unique_ptr<TimestepSchedule> timesteps, std::unique_ptr<Weighting> weighting,
+         std::shared_ptr<TimestepSchedule> timesteps, std::shared_ptr<Weighting> weighting,
          DistillationOptions common, std::shared_ptr<Prior> particle_base)
     : DistillationGuidance("vsd guidance", prior, std::move(prompt), std::move(common),
                            std::move(timesteps), std::move(weighting)),
@@ -57,7 +57,7 @@ std::unique_ptr<Guidance> Vsd::from_config(ConfigReader& c, const BuildContext& 
 }
 
 at::Tensor Vsd::raw_gradient(const DistillationStep& s) {
-  const CameraBatch& cameras = *s.cameras;
+  const CameraBatch& cameras = s.cameras;
   at::Tensor z_t = prior_->schedule().add_noise(s.z, s.noise, s.t);
   Conditioning cond = conditioning(cameras);
   at::Tensor eps_pre =
@@ -83,13 +83,13 @@ at::Tensor Vsd::particle_loss(const at::Tensor& z, const at::Tensor& t, const at
 
 void Vsd::add_losses(const DistillationStep& s, GuidanceOutput& out) {
   if (options_.particle_loss_weight == 0) return;
-  SDS_CHECK(s.generator != nullptr, "vsd guidance: expected a generator, got none");
-  at::Generator& gen = *s.generator;
+  SDS_CHECK(s.generator.defined(), "vsd guidance: expected a generator, got none");
+  at::Generator gen = s.generator;
   const int64_t n = options_.particle_samples;
   const int64_t b = s.z.size(0);
   std::vector<Camera> cams;
   for (int64_t k = 0; k < n; ++k) {
-    for (const auto& c : s.cameras->cameras()) cams.push_back(c);
+    for (const auto& c : s.cameras.cameras()) cams.push_back(c);
   }
   at::Tensor z = s.z.repeat({n, 1, 1, 1});
   at::Tensor t = at::randint(0, prior_->schedule().num_steps(), {n * b}, gen, at::kLong);

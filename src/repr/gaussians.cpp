@@ -84,19 +84,6 @@ at::Tensor nearest_neighbour_scales(const at::Tensor& points) {
   return out;
 }
 
-std::pair<at::Tensor, at::Tensor> opencv_cameras(const CameraBatch& cameras) {
-  std::vector<at::Tensor> views, ks;
-  const at::Tensor flip = at::diag(at::tensor({1.0, -1.0, -1.0, 1.0}, at::kDouble));
-  for (const Camera& c : cameras.cameras()) {
-    views.push_back(at::matmul(flip, at::inverse(c.c2w())));
-    const double f = c.focal();
-    ks.push_back(at::tensor({f, 0.0, c.width / 2.0, 0.0, f, c.height / 2.0, 0.0, 0.0, 1.0},
-                            at::kDouble)
-                     .view({3, 3}));
-  }
-  return {at::stack(views).to(at::kFloat), at::stack(ks).to(at::kFloat)};
-}
-
 Gaussians::Gaussians(GaussiansOptions options, uint64_t seed)
     : options_(std::move(options)), seed_(seed), strategy_(options_.densify) {
   check_options(options_);
@@ -204,7 +191,7 @@ std::unique_ptr<Representation> Gaussians::from_config(ConfigReader& c,
 
 RenderOutput Gaussians::render(const CameraBatch& cameras, const RenderOptions& options) {
   const int64_t b = cameras.size(), h = cameras.height(), w = cameras.width();
-  auto [viewmats, ks] = opencv_cameras(cameras);
+  const at::Tensor viewmats = cameras.viewmats(), ks = cameras.Ks();
   at::Tensor bg = at::tensor({options.background[0], options.background[1],
                               options.background[2]},
                              at::kFloat)
@@ -221,9 +208,9 @@ RenderOutput Gaussians::render(const CameraBatch& cameras, const RenderOptions& 
                      at::sigmoid(params_.opacity_logits), sh, viewmats, ks, w, h, bg, ro);
   if (at::GradMode::is_enabled()) strategy_.step_pre_backward(out.meta);
   // Camera z to distance along the ray: |(x/z, y/z, 1)| per pixel.
-  at::Tensor f = ks.select(1, 0).select(1, 0).view({b, 1, 1});
-  at::Tensor x = (at::arange(w, at::kFloat) + 0.5 - w / 2.0).view({1, 1, w}) / f;
-  at::Tensor y = (at::arange(h, at::kFloat) + 0.5 - h / 2.0).view({1, h, 1}) / f;
+  auto intrinsic = [&](int64_t row, int64_t col) { return ks.select(1, row).select(1, col).view({b, 1, 1}); };
+  at::Tensor x = ((at::arange(w, at::kFloat) + 0.5).view({1, 1, w}) - intrinsic(0, 2)) / intrinsic(0, 0);
+  at::Tensor y = ((at::arange(h, at::kFloat) + 0.5).view({1, h, 1}) - intrinsic(1, 2)) / intrinsic(1, 1);
   at::Tensor stretch = at::sqrt(1 + x * x + y * y).unsqueeze(-1);  // [B, H, W, 1]
   RenderOutput r;
   r.rgb = out.rgb.permute({0, 3, 1, 2});

@@ -8,18 +8,6 @@ namespace sds {
 
 namespace {
 
-TrainerOptions trainer_options(ConfigReader& c, TrainerOptions o) {
-  o.checkpoint_every = c.get("checkpoint_every", o.checkpoint_every);
-  o.render.background = c.get("background", o.render.background);
-  o.adam_beta1 = c.get("adam_beta1", o.adam_beta1);
-  o.adam_beta2 = c.get("adam_beta2", o.adam_beta2);
-  o.adam_eps = c.get("adam_eps", o.adam_eps);
-  for (double v : o.render.background) {
-    SDS_CHECK(v >= 0 && v <= 1, "trainer.background: expected values in [0, 1], got {}", v);
-  }
-  return o;
-}
-
 EvalOptions eval_options(ConfigReader& c) {
   EvalOptions o;
   o.every = c.get("every", o.every);
@@ -65,7 +53,7 @@ Experiment Experiment::from_config(const Json& config, const std::filesystem::pa
   e.sampler = make<CameraSampler>(c.has("camera_sampler") ? c.raw("camera_sampler") : Json("orbit"),
                                   "camera_sampler");
   ConfigReader trainer(c.has("trainer") ? c.raw("trainer") : empty, "trainer");
-  e.trainer = trainer_options(trainer, e.trainer);
+  e.trainer = TrainerOptions::from_config(trainer, e.trainer);
   trainer.finish();
   ConfigReader eval(c.has("eval") ? c.raw("eval") : empty, "eval");
   e.eval = eval_options(eval);

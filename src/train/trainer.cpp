@@ -17,8 +17,6 @@ namespace sds {
 
 namespace {
 
-constexpr uint64_t kStepStream = 0x5354455055ULL;  // one random stream per training step
-
 bool all_finite(const at::Tensor& t) { return !t.defined() || at::isfinite(t).all().item<bool>(); }
 
 // Every tensor a checkpoint holds besides the optimiser, under its archive name
@@ -33,7 +31,27 @@ std::vector<std::pair<std::string, at::Tensor>> checkpoint_tensors(Representatio
   return out;
 }
 
+TrainingGroups training_groups(const std::shared_ptr<Representation>& representation,
+                               const std::shared_ptr<CameraSampler>& sampler,
+                               const std::shared_ptr<Guidance>& guidance) {
+  SDS_CHECK(representation && sampler && guidance,
+            "trainer: expected a representation, a camera sampler and a guidance");
+  return TrainingGroups(*representation, *guidance);
+}
+
 }  // namespace
+
+TrainerOptions TrainerOptions::from_config(ConfigReader& c, TrainerOptions o) {
+  o.checkpoint_every = c.get("checkpoint_every", o.checkpoint_every);
+  o.render.background = c.get("background", o.render.background);
+  o.adam_beta1 = c.get("adam_beta1", o.adam_beta1);
+  o.adam_beta2 = c.get("adam_beta2", o.adam_beta2);
+  o.adam_eps = c.get("adam_eps", o.adam_eps);
+  for (double v : o.render.background) {
+    SDS_CHECK(v >= 0 && v <= 1, "{}.background: expected values in [0, 1], got {}", c.where(), v);
+  }
+  return o;
+}
 
 // torch's Adam keeps its state in a map keyed by the parameter's TensorImpl.
 class Trainer::AdamAccess : public OptimizerState {
@@ -88,27 +106,17 @@ Trainer::Trainer(std::shared_ptr<Representation> representation,
                  std::shared_ptr<CameraSampler> sampler, std::shared_ptr<Guidance> guidance,
                  TrainerOptions options)
     : representation_(std::move(representation)), sampler_(std::move(sampler)),
-      guidance_(std::move(guidance)), options_(std::move(options)) {
-  SDS_CHECK(representation_ && sampler_ && guidance_,
-            "trainer: expected a representation, a camera sampler and a guidance");
+      guidance_(std::move(guidance)), options_(std::move(options)),
+      groups_(training_groups(representation_, sampler_, guidance_)) {
   SDS_CHECK(options_.steps >= 1, "trainer.steps: expected >= 1, got {}", options_.steps);
   SDS_CHECK(options_.checkpoint_every >= 0, "trainer.checkpoint_every: expected >= 0, got {}",
             options_.checkpoint_every);
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  auto add_groups = [&](const std::vector<ParameterGroup>& parts, const char* owner) {
-    for (const auto& g : parts) {
-      SDS_CHECK(g.lr > 0, "trainer: {} parameter group \"{}\" has learning rate {}, expected > 0",
-                owner, g.name, g.lr);
-      auto opts = std::make_unique<torch::optim::AdamOptions>(g.lr);
-      opts->betas({options_.adam_beta1, options_.adam_beta2}).eps(options_.adam_eps);
-      groups.emplace_back(g.parameters, std::move(opts));
-      base_lrs_.push_back(g.lr);
-      lr_at_.push_back(g.lr_at);
-    }
-  };
-  add_groups(representation_->parameter_groups(), "representation");
-  representation_groups_ = groups.size();
-  add_groups(guidance_->parameter_groups(), "guidance");
+  for (const auto& g : groups_.groups()) {
+    auto opts = std::make_unique<torch::optim::AdamOptions>(g.lr);
+    opts->betas({options_.adam_beta1, options_.adam_beta2}).eps(options_.adam_eps);
+    groups.emplace_back(g.parameters, std::move(opts));
+  }
   optimizer_ = std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(1e-2));
   adam_access_ = std::make_unique<AdamAccess>(*optimizer_);
 }
@@ -117,38 +125,28 @@ Trainer::~Trainer() = default;
 
 StepInfo Trainer::step() {
   const int64_t i = steps_done_;
-  at::Generator generator = make_generator(derive_seed(options_.seed, kStepStream, i));
+  at::Generator generator = step_generator(options_.seed, i);
   CameraBatch cameras = sampler_->sample(i, generator);
 
   optimizer_->zero_grad();
-  RenderOutput render = representation_->render(cameras, options_.render);
-  SDS_CHECK(all_finite(render.rgb) && all_finite(render.alpha),
+  RenderFunction render = [&](const CameraBatch& c) {
+    return representation_->render(c, options_.render);
+  };
+  RenderOutput rendered = render(cameras);
+  SDS_CHECK(all_finite(rendered.rgb) && all_finite(rendered.alpha),
             "step {}: NaN or Inf in the render (representation); the last good checkpoint is "
             "kept at {}",
             i + 1, checkpoint_path().string());
 
-  GuidanceInput input{render.rgb, cameras, i, options_.steps, &generator};
-  GuidanceOutput out = guidance_->compute(input);
-  if (std::optional<Camera> reference = guidance_->reference_camera()) {
-    reference->height = sampler_->height();
-    reference->width = sampler_->width();
-    RenderOutput known = representation_->render(CameraBatch({*reference}), options_.render);
-    GuidanceOutput ref = guidance_->reference_loss(known.rgb, known.alpha, known.depth, i,
-                                                    options_.steps);
-    out.loss = out.loss + ref.loss;
-    out.metrics.merge(ref.metrics);
-  }
+  GuidanceOutput out =
+      guidance_step(*guidance_, {rendered.rgb, cameras, i, options_.steps, generator}, render);
   SDS_CHECK(all_finite(out.loss),
             "step {}: NaN or Inf in the guidance loss; the last good checkpoint is kept at {}",
             i + 1, checkpoint_path().string());
 
-  SDS_CHECK(std::isfinite(out.lr_scale) && out.lr_scale > 0,
-            "step {}: the guidance asked for learning-rate scale {}, expected > 0", i + 1,
-            out.lr_scale);
-  for (size_t k = 0; k < base_lrs_.size(); ++k) {
-    const double lr = lr_at_[k] ? lr_at_[k](i) : base_lrs_[k];
-    static_cast<torch::optim::AdamOptions&>(optimizer_->param_groups()[k].options())
-        .lr(k < representation_groups_ ? lr * out.lr_scale : lr);
+  const std::vector<double> lrs = groups_.learning_rates(i, out.lr_scale);
+  for (size_t k = 0; k < lrs.size(); ++k) {
+    static_cast<torch::optim::AdamOptions&>(optimizer_->param_groups()[k].options()).lr(lrs[k]);
   }
   out.loss.backward();
   for (auto& group : optimizer_->param_groups()) {

@@ -42,12 +42,12 @@ struct ExactPriorOptions {
 
 /// The components of one concept at one resolution: K flattened images in [-1, 1].
 struct ExactPriorComponents {
-  at::Tensor mu;              ///< `[K, D]` float64, D = 3 H W
-  at::Tensor mu_sq_norm;      ///< `[K]` float64
-  at::Tensor directions;      ///< `[K, 3]` float64, unit vectors towards each component's camera
+  at::Tensor mu;          ///< `[K, D]` float64, D = 3 H W
+  at::Tensor mu_sq_norm;  ///< `[K]` float64
+  at::Tensor directions;  ///< `[K, 3]` float64, unit vectors towards each component's camera
   std::vector<Camera> cameras;
   std::vector<int64_t> concept_index;  ///< which concept each component renders
-  int64_t base_count = 0;  ///< the grid components; personal components follow them
+  int64_t base_count = 0;              ///< the grid components; personal components follow them
   /// Multi-view conditioning only: `[T, N]` long, the components of each tuple's views, view j
   /// at the azimuth of view 0 plus j 360 / N degrees.
   at::Tensor tuples;
@@ -58,8 +58,7 @@ class ExactPrior : public Prior {
  public:
   ExactPrior(Scene scene, ExactPriorOptions options = {});
   /// JSON keys: as ExactPriorOptions, plus "scene" (a scene file; the built-in concepts if absent).
-  static std::unique_ptr<Prior> from_config(ConfigReader& config,
-                                            const BuildContext& context = {});
+  static std::unique_ptr<Prior> from_config(ConfigReader& config, const BuildContext& context = {});
 
   const NoiseSchedule& schedule() const override { return schedule_; }
   at::Tensor predict_noise(const at::Tensor& x_t, const at::Tensor& t,
@@ -103,62 +102,7 @@ class ExactPrior : public Prior {
   std::pair<int64_t, std::string> parse_prompt(const std::string& prompt) const;
 
  private:
-  struct Selection {
-    at::Tensor index;   ///< `[K_b]` long, component indices
-    at::Tensor log_pi;  ///< `[K_b]` float64, normalised log weights
-  };
-  Selection select(const ExactPriorComponents& comps, const Conditioning& conditioning,
-                   int64_t b) const;
-  /// Reference conditioning's selection (exact_prior_reference.cpp).
-  Selection select_reference(const ExactPriorComponents& comps, const Conditioning& conditioning,
-                             int64_t b) const;
-  /// log pi of the camera kernel for cos(angle) `[K]`; `what` names the camera in errors.
-  at::Tensor camera_log_weights(const at::Tensor& cos_angle, const std::string& what) const;
-  /// Logits `[K_b]` (log pi_k plus the Gaussian log-likelihood up to a constant) of element b.
-  at::Tensor logits(const ExactPriorComponents& comps, const Selection& sel,
-                    const at::Tensor& x_flat, double alpha_bar) const;
-  /// One batch element's flattened image (float64, CPU), alpha_bar, selected components and logits.
-  struct Element {
-    at::Tensor x;
-    double alpha_bar = 0.0;
-    at::Tensor index;
-    at::Tensor logits;
-  };
-  Element element(const ExactPriorComponents& comps, const at::Tensor& x_t, const at::Tensor& t,
-                  const Conditioning& conditioning, int64_t b) const;
-  /// One multi-view group's views `x` `[N, D]`, alpha_bar, selected tuples `[T_g, N]` and joint
-  /// logits `[T_g]` (exact_prior_multiview.cpp).
-  struct GroupElement {
-    at::Tensor x;
-    double alpha_bar = 0.0;
-    at::Tensor tuples;
-    at::Tensor logits;
-  };
-  GroupElement group_element(const ExactPriorComponents& comps, const at::Tensor& x_t,
-                             const at::Tensor& t, const Conditioning& conditioning,
-                             int64_t group) const;
-  /// E[x0 | x_t] of every view of a group `[N, D]`, from the shared tuple responsibilities.
-  at::Tensor group_posterior_mean(const ExactPriorComponents& comps, const GroupElement& e) const;
-  /// The `[T, N]` tuples of `comps` (built after the grid components).
-  at::Tensor build_tuples(const ExactPriorComponents& comps) const;
-  bool multiview() const { return options_.conditioning == "multiview"; }
-  /// ||x - sqrt(a) mu_k||^2 `[K]` for a flattened image `x` `[D]` and components `mu` `[K, D]`
-  /// with squared norms `mu_sq_norm` `[K]`, as one matrix product.
-  static at::Tensor noisy_distances(const at::Tensor& x, const at::Tensor& mu,
-                                    const at::Tensor& mu_sq_norm, double a);
-  /// E[x0 | x_t] of one image from its mixture mean m = sum_k r_k mu_k: each component's
-  /// posterior mean is mu_k + (s^2 sqrt(a) / v)(x - sqrt(a) mu_k).
-  at::Tensor shrunk_mean(const at::Tensor& m, const at::Tensor& x, double a) const;
-  /// log p_t of `d` values from the logits of their mixture: logsumexp - d/2 log(2 pi v).
-  at::Tensor mixture_log_density(const at::Tensor& logits, double a, int64_t d) const;
-  /// Drops the personal components of `comps`, keeping the grid.
-  static void keep_grid_only(ExactPriorComponents& comps);
-  /// v = a s^2 + (1 - a), the variance of each component at noise level alpha_bar = a.
-  double noisy_variance(double a) const {
-    return a * options_.sigma * options_.sigma + (1 - a);
-  }
-  void check_inputs(const at::Tensor& x_t, const at::Tensor& t,
-                    const Conditioning& conditioning) const;
+  friend struct ExactPriorMath;  // the closed-form helpers, src/diffusion/exact_prior_math.h
 
   Scene scene_;
   ExactPriorOptions options_;
@@ -166,6 +110,5 @@ class ExactPrior : public Prior {
   std::map<std::pair<int64_t, int64_t>, ExactPriorComponents> cache_;
   std::mutex cache_mutex_;
 };
-
 
 }  // namespace sds

@@ -31,8 +31,8 @@ struct BsdOptions {
 class Bsd : public Vsd {
  public:
   Bsd(std::shared_ptr<ExactPrior> prior, std::string prompt, BsdOptions options,
-      VsdOptions vsd, std::unique_ptr<TimestepSchedule> timesteps,
-      std::unique_ptr<Weighting> weighting, DistillationOptions common = {});
+      VsdOptions vsd, std::shared_ptr<TimestepSchedule> timesteps,
+      std::shared_ptr<Weighting> weighting, DistillationOptions common = {});
   /// Needs the exact prior. Default VSD scale 2 (DreamCraft3D's), t in [50, 500 -> 200].
   static std::unique_ptr<Guidance> from_config(ConfigReader& config, const BuildContext& context);
 

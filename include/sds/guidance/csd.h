@@ -35,7 +35,7 @@ Json csd_preset(const std::string& name);
 class Csd : public DistillationGuidance {
  public:
   Csd(std::shared_ptr<Prior> prior, std::string prompt, CsdOptions options,
-      std::unique_ptr<TimestepSchedule> timesteps, std::unique_ptr<Weighting> weighting,
+      std::shared_ptr<TimestepSchedule> timesteps, std::shared_ptr<Weighting> weighting,
       DistillationOptions common = {});
   static std::unique_ptr<Guidance> from_config(ConfigReader& config, const BuildContext& context);
 

@@ -36,10 +36,10 @@ struct DistillationStep {
   at::Tensor z;      ///< `[B, C, h, w]` encoded renders, detached
   at::Tensor t;      ///< `[B]` long timesteps
   at::Tensor noise;  ///< `[B, C, h, w]` the forward-process noise
-  const CameraBatch* cameras = nullptr;
+  CameraBatch cameras;
   int64_t step = 0;
   int64_t total_steps = 1;
-  at::Generator* generator = nullptr;  ///< for objectives that draw more (VSD's particle loss)
+  at::Generator generator;  ///< for objectives that draw more (VSD's particle loss)
 };
 
 /// Base of the objectives whose loss is `target_loss(z, g)`.
@@ -66,15 +66,15 @@ class DistillationGuidance : public Guidance {
 
  protected:
   DistillationGuidance(std::string name, std::shared_ptr<Prior> prior, std::string prompt,
-                       DistillationOptions options, std::unique_ptr<TimestepSchedule> timesteps,
-                       std::unique_ptr<Weighting> weighting);
+                       DistillationOptions options, std::shared_ptr<TimestepSchedule> timesteps,
+                       std::shared_ptr<Weighting> weighting);
 
   /// The parts every objective reads from its JSON: the options above, "timesteps" and
   /// "weighting" (registered names or objects), with per-objective defaults.
   struct CommonParts {
     DistillationOptions options;
-    std::unique_ptr<TimestepSchedule> timesteps;
-    std::unique_ptr<Weighting> weighting;
+    std::shared_ptr<TimestepSchedule> timesteps;
+    std::shared_ptr<Weighting> weighting;
   };
   static CommonParts read_common(ConfigReader& config, const Json& default_timesteps,
                                  const Json& default_weighting,
@@ -100,8 +100,8 @@ class DistillationGuidance : public Guidance {
   std::shared_ptr<Prior> prior_;
   std::string prompt_;
   DistillationOptions options_;
-  std::unique_ptr<TimestepSchedule> timesteps_;
-  std::unique_ptr<Weighting> weighting_;
+  std::shared_ptr<TimestepSchedule> timesteps_;
+  std::shared_ptr<Weighting> weighting_;
   std::optional<ReferenceView> reference_;
 };
 

@@ -22,7 +22,8 @@ struct GuidanceInput {
   CameraBatch cameras;  ///< the B cameras the images were rendered from
   int64_t step = 0;         ///< current training step, 0-based
   int64_t total_steps = 1;  ///< length of the run (for schedules)
-  at::Generator* generator = nullptr;  ///< all randomness (t, noise) comes from here
+  /// All randomness (t, noise) comes from here; a handle that shares its state when copied.
+  at::Generator generator;
 };
 
 /// A loss whose gradient w.r.t. `rgb` is the objective's update, and scalars to log.
@@ -56,9 +57,11 @@ class Guidance {
   /// The objective's own state by name (its trained parameters), for checkpoints.
   virtual std::vector<std::pair<std::string, at::Tensor>> named_tensors() { return {}; }
 
-  /// The known view that the objective supervises directly (Magic123's reference image), if any;
-  /// its image size is left to the trainer, which renders it at the sampler's size every step.
-  virtual std::optional<Camera> reference_camera() const { return std::nullopt; }
+  /// The known view that the objective supervises directly (Magic123's reference image), if any,
+  /// at the size of the rendered views; guidance_step() renders it every step.
+  virtual std::optional<Camera> reference_camera(int64_t height, int64_t width) const {
+    return std::nullopt;
+  }
   /// The loss of the render of `reference_camera()`: rgb `[1, 3, H, W]`, alpha and depth
   /// `[1, 1, H, W]` (depth undefined when the representation renders none).
   virtual GuidanceOutput reference_loss(const at::Tensor& rgb, const at::Tensor& alpha,

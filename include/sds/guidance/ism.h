@@ -25,7 +25,7 @@ struct IsmOptions {
 class Ism : public DistillationGuidance {
  public:
   Ism(std::shared_ptr<Prior> prior, std::string prompt, IsmOptions options,
-      std::unique_ptr<TimestepSchedule> timesteps, std::unique_ptr<Weighting> weighting,
+      std::shared_ptr<TimestepSchedule> timesteps, std::shared_ptr<Weighting> weighting,
       DistillationOptions common = {});
   static std::unique_ptr<Guidance> from_config(ConfigReader& config, const BuildContext& context);
 

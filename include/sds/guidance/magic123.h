@@ -20,8 +20,9 @@ struct Magic123Options {
   /// (1 - Pearson(depth, depth_ref)) / 2 over the reference mask (alpha_ref > 0.5), scale- and
   /// shift-free as Magic123's monocular-depth term; the reference depth is exact here.
   double depth_weight = 0.01;
-  /// The reference camera (its image size is the trainer's); Magic123's reference is frontal.
-  Camera reference{0.0, 0.0, 3.0, 40.0, 0, 0};
+  /// The reference camera's pose (its image size is the rendered views'); Magic123's reference
+  /// is frontal.
+  OrbitPose reference;
 };
 
 /// L = lambda_2d L_2d + lambda_3d L_3d on the sampled views, and rgb_weight L_rgb + mask_weight
@@ -31,8 +32,8 @@ struct Magic123Options {
 /// the prompt at the reference camera.
 class Magic123 : public Guidance {
  public:
-  Magic123(std::unique_ptr<DistillationGuidance> guidance_2d,
-           std::unique_ptr<DistillationGuidance> guidance_3d, Magic123Options options);
+  Magic123(std::shared_ptr<DistillationGuidance> guidance_2d,
+           std::shared_ptr<DistillationGuidance> guidance_3d, Magic123Options options);
   /// JSON: the options above ("reference": {"elevation_deg", "azimuth_deg", "radius",
   /// "fovy_deg"}), "guidance_2d" / "guidance_3d" (objective configs) and "prior_2d" / "prior_3d"
   /// (prior configs), each replacing the default named above.
@@ -41,7 +42,9 @@ class Magic123 : public Guidance {
   GuidanceOutput compute(const GuidanceInput& input) override;
   std::vector<ParameterGroup> parameter_groups() override;
   std::vector<std::pair<std::string, at::Tensor>> named_tensors() override;
-  std::optional<Camera> reference_camera() const override { return options_.reference; }
+  std::optional<Camera> reference_camera(int64_t height, int64_t width) const override {
+    return options_.reference.camera(height, width);
+  }
   GuidanceOutput reference_loss(const at::Tensor& rgb, const at::Tensor& alpha,
                                 const at::Tensor& depth, int64_t step,
                                 int64_t total_steps) override;
@@ -53,10 +56,8 @@ class Magic123 : public Guidance {
   DistillationGuidance& guidance_3d() { return *guidance_3d_; }
 
  private:
-  std::unique_ptr<DistillationGuidance> guidance_2d_, guidance_3d_;
+  std::shared_ptr<DistillationGuidance> guidance_2d_, guidance_3d_;
   Magic123Options options_;
-  /// The reference camera at an image size.
-  Camera reference_at(int64_t height, int64_t width) const;
 
   std::map<std::pair<int64_t, int64_t>, GroundTruthImages> references_;
 };

@@ -20,7 +20,7 @@ struct NfsdOptions {
 class Nfsd : public DistillationGuidance {
  public:
   Nfsd(std::shared_ptr<Prior> prior, std::string prompt, NfsdOptions options,
-       std::unique_ptr<TimestepSchedule> timesteps, std::unique_ptr<Weighting> weighting,
+       std::shared_ptr<TimestepSchedule> timesteps, std::shared_ptr<Weighting> weighting,
        DistillationOptions common = {});
   static std::unique_ptr<Guidance> from_config(ConfigReader& config, const BuildContext& context);
 

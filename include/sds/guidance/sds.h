@@ -32,7 +32,7 @@ struct SdsOptions {
 class Sds : public DistillationGuidance {
  public:
   Sds(std::shared_ptr<Prior> prior, std::string prompt, SdsOptions options,
-      std::unique_ptr<TimestepSchedule> timesteps, std::unique_ptr<Weighting> weighting,
+      std::shared_ptr<TimestepSchedule> timesteps, std::shared_ptr<Weighting> weighting,
       DistillationOptions common = {});
   static std::unique_ptr<Guidance> from_config(ConfigReader& config, const BuildContext& context);
 

@@ -32,7 +32,7 @@ class Vsd : public DistillationGuidance {
   /// `particle_base` is the frozen prior under eps_phi; `prior` by default (BSD puts eps_phi on
   /// the original prior and the pretrained pass on the personalised one).
   Vsd(std::shared_ptr<Prior> prior, std::string prompt, VsdOptions options,
-      std::unique_ptr<TimestepSchedule> timesteps, std::unique_ptr<Weighting> weighting,
+      std::shared_ptr<TimestepSchedule> timesteps, std::shared_ptr<Weighting> weighting,
       DistillationOptions common = {}, std::shared_ptr<Prior> particle_base = nullptr);
   /// Reads VsdOptions' keys.
   static VsdOptions read_options(ConfigReader& config, VsdOptions defaults = {});

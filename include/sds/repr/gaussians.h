@@ -93,8 +93,4 @@ class Gaussians : public Representation {
 /// floored at 1e-7 before the square root), for points [N, 3]. Brute force in chunks: O(N^2).
 at::Tensor nearest_neighbour_scales(const at::Tensor& points);
 
-/// World-to-camera matrices [C, 4, 4] (OpenCV axes) and intrinsics [C, 3, 3] of a batch of the
-/// library's cameras (OpenGL axes), float32.
-std::pair<at::Tensor, at::Tensor> opencv_cameras(const CameraBatch& cameras);
-
 }  // namespace sds

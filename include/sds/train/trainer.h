@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "sds/camera/sampler.h"
+#include "sds/core/json.h"
 #include "sds/guidance/guidance.h"
 #include "sds/repr/representation.h"
+#include "sds/train/step.h"
 
 namespace torch::optim {
 class Adam;
@@ -33,6 +35,10 @@ struct TrainerOptions {
   double adam_beta1 = 0.9;
   double adam_beta2 = 0.99;
   double adam_eps = 1e-15;  ///< threestudio's default; grids have tiny gradients far from the object
+
+  /// Reads the keys of a config's "trainer" object ("checkpoint_every", "background",
+  /// "adam_beta1", "adam_beta2", "adam_eps") over `defaults`; bad values are an sds::Error.
+  static TrainerOptions from_config(ConfigReader& config, TrainerOptions defaults);
 };
 
 /// What a step callback sees.
@@ -43,7 +49,8 @@ struct StepInfo {
   std::map<std::string, double> metrics;
 };
 
-/// Runs the five-part loop with a seed, checkpoints and NaN/Inf detection.
+/// Runs the five-part loop with a seed, checkpoints and NaN/Inf detection. Each step is the
+/// protocol of train/step.h (step_generator, guidance_step, TrainingGroups) with LibTorch's Adam.
 class Trainer {
  public:
   Trainer(std::shared_ptr<Representation> representation, std::shared_ptr<CameraSampler> sampler,
@@ -78,9 +85,7 @@ class Trainer {
   std::unique_ptr<torch::optim::Adam> optimizer_;
   class AdamAccess;  // the OptimizerState given to Representation::after_step
   std::unique_ptr<AdamAccess> adam_access_;
-  std::vector<double> base_lrs_;      ///< per optimiser group
-  std::vector<std::function<double(int64_t)>> lr_at_;  ///< per group; empty = base lr
-  size_t representation_groups_ = 0;  ///< the first groups; lr_scale applies to them only
+  TrainingGroups groups_;  ///< the optimiser's groups, in its order
   int64_t steps_done_ = 0;
 };
 

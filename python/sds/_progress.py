@@ -1,0 +1,45 @@
+"""A progress bar for training loops: tqdm where installed, else a line every 10 %."""
+import contextlib
+import sys
+
+
+class _Lines:
+    def __init__(self, total, initial):
+        self.total, self.done, self.next = total, initial, 0.1
+
+    def update(self, info):
+        self.done = info["step"]
+        if self.total and self.done / self.total >= self.next - 1e-9:
+            print(f"step {self.done}/{self.total} loss {info['loss']:.4g}", file=sys.stderr)
+            self.next += 0.1
+
+
+class _Tqdm:
+    def __init__(self, bar):
+        self.bar = bar
+
+    def update(self, info):
+        self.bar.update(info["step"] - self.bar.n)
+        shown = {"loss": f"{info['loss']:.4g}"}
+        if "psnr" in info["metrics"]:
+            shown["psnr"] = f"{info['metrics']['psnr']:.2f}"
+        self.bar.set_postfix(shown, refresh=False)
+
+
+class _Silent:
+    def update(self, info):
+        pass
+
+
+@contextlib.contextmanager
+def progress_bar(total, initial=0, enabled=True):
+    if not enabled:
+        yield _Silent()
+        return
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        yield _Lines(total, initial)
+        return
+    with tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True) as bar:
+        yield _Tqdm(bar)

@@ -1,0 +1,174 @@
+// The trainer, the main job (`sds generate`), evaluation and metrics.
+#include "bindings.h"
+
+namespace sds::python {
+
+namespace {
+
+py::dict step_info(const StepInfo& info) {
+  py::dict out;
+  out["step"] = info.step;
+  out["total_steps"] = info.total_steps;
+  out["loss"] = info.loss;
+  out["metrics"] = info.metrics;
+  return out;
+}
+
+TrainerOptions trainer_options(const py::object& config, const py::kwargs& kwargs) {
+  Json j = part_config(config, kwargs, "trainer");
+  TrainerOptions o;
+  ConfigReader c(j, "trainer");
+  o.steps = c.get("steps", o.steps);
+  o.seed = c.get("seed", o.seed);
+  o.run_dir = c.get<std::string>("run_dir", "");
+  o = TrainerOptions::from_config(c, o);
+  c.finish();
+  return o;
+}
+
+Json experiment_config(const py::object& config) {
+  if (py::isinstance<py::str>(config) || py::hasattr(config, "__fspath__")) {
+    return read_json_file(py::str(config).cast<std::string>());
+  }
+  return to_json(config, "config");
+}
+
+py::dict view_scores(const ViewScores& s) {
+  py::dict out;
+  out["mean"] = s.mean;
+  out["min"] = s.min;
+  out["per_view"] = s.psnr_per_view;
+  return out;
+}
+
+}  // namespace
+
+void bind_train(py::module_& m) {
+  py::classh<Trainer>(m, "Trainer", DOC_Trainer)
+      .def(py::init([](std::shared_ptr<Representation> representation,
+                       std::shared_ptr<CameraSampler> sampler, std::shared_ptr<Guidance> guidance,
+                       const py::object& options, const py::kwargs& kwargs) {
+             return std::make_shared<Trainer>(std::move(representation), std::move(sampler),
+                                              std::move(guidance),
+                                              trainer_options(options, kwargs));
+           }),
+           py::arg("representation"), py::arg("sampler"), py::arg("guidance"),
+           py::arg("options") = py::none(),
+           ("`options` (a dict and/or keyword arguments): steps, seed, run_dir and the keys of a "
+            "config's \"trainer\".\n\n" +
+            std::string(DOC_TrainerOptions))
+               .c_str())
+      .def(
+          "step",
+          [](Trainer& t) {
+            StepInfo info;
+            {
+              py::gil_scoped_release release;
+              info = t.step();
+            }
+            return step_info(info);
+          },
+          ("A dict of step, total_steps, loss and metrics.\n\n" + std::string(DOC_Trainer_step))
+              .c_str())
+      .def_property_readonly("steps_done", &Trainer::steps_done, DOC_Trainer_steps_done)
+      .def_property_readonly("total_steps", [](const Trainer& t) { return t.options().steps; })
+      .def_property_readonly("seed", [](const Trainer& t) { return t.options().seed; })
+      .def_property_readonly("representation", &Trainer::representation,
+                             py::return_value_policy::reference_internal)
+      .def("save_checkpoint", &Trainer::save_checkpoint, py::arg("path"),
+           py::call_guard<py::gil_scoped_release>(), DOC_Trainer_save_checkpoint)
+      .def("load_checkpoint", &Trainer::load_checkpoint, py::arg("path"),
+           py::call_guard<py::gil_scoped_release>(), DOC_Trainer_load_checkpoint);
+
+  m.def(
+      "_generate",
+      [](const py::object& config, const std::filesystem::path& out_dir, bool resume,
+         std::vector<std::string> exports, bool turntable, const py::object& on_step) {
+        GenerateOptions o;
+        o.resume = resume;
+        o.exports = std::move(exports);
+        o.write_turntable = turntable;
+        if (!on_step.is_none()) {
+          o.on_step = [on_step](const StepInfo& info) {
+            py::gil_scoped_acquire gil;
+            on_step(step_info(info));
+          };
+        }
+        const Json j = experiment_config(config);
+        GenerateResult r;
+        {
+          py::gil_scoped_release release;
+          r = generate(j, out_dir, o);
+        }
+        py::dict out;
+        out["run_dir"] = r.run_dir;
+        out["held_out"] = view_scores(r.held_out);
+        out["geometry_iou"] = r.geometry_iou ? py::cast(*r.geometry_iou) : py::none();
+        out["held_out_rgb"] = r.held_out_rgb;
+        out["progress"] = r.progress;
+        out["steps"] = r.steps;
+        out["seconds"] = r.seconds;
+        out["exported"] = r.exported;
+        return out;
+      },
+      py::arg("config"), py::arg("out_dir"), py::arg("resume"), py::arg("exports"),
+      py::arg("turntable"), py::arg("on_step"));
+
+  m.def(
+      "_evaluate",
+      [](std::vector<std::filesystem::path> configs, int64_t seeds,
+         const std::filesystem::path& out, std::vector<std::string> concepts, double threshold_db,
+         bool small, const py::object& log) {
+        EvaluationOptions o;
+        o.configs = std::move(configs);
+        o.seeds = seeds;
+        o.out = out;
+        o.concepts = std::move(concepts);
+        o.threshold_db = threshold_db;
+        o.small = small;
+        if (!log.is_none()) {
+          o.log = [log](const std::string& line) {
+            py::gil_scoped_acquire gil;
+            log(line);
+          };
+        }
+        EvaluationTable table;
+        {
+          py::gil_scoped_release release;
+          table = evaluate(o);
+        }
+        py::dict result = from_json(table.to_json());
+        result["markdown"] = table.markdown();
+        return result;
+      },
+      py::arg("configs"), py::arg("seeds"), py::arg("out"), py::arg("concepts"),
+      py::arg("threshold_db"), py::arg("small"), py::arg("log"));
+
+  m.def(
+      "score_views",
+      [](Representation& r, const CameraBatch& cameras, const at::Tensor& target,
+         const std::array<double, 3>& background) {
+        ViewScores s;
+        {
+          py::gil_scoped_release release;
+          RenderOptions o;
+          o.background = background;
+          s = score_views(r, cameras, target, o);
+        }
+        return view_scores(s);
+      },
+      py::arg("representation"), py::arg("cameras"), py::arg("target"),
+      py::arg("background") = std::array<double, 3>{1, 1, 1},
+      ("A dict of mean, min and per_view PSNR.\n\n" + std::string(DOC_score_views)).c_str());
+  m.def(
+      "geometry_iou",
+      [](const Representation& r, const ExactPrior& prior, const std::string& prompt,
+         int64_t resolution) {
+        py::gil_scoped_release release;
+        return geometry_iou(r, prior.scene().find(prompt), resolution);
+      },
+      py::arg("representation"), py::arg("prior"), py::arg("prompt"),
+      py::arg("resolution") = 64, DOC_geometry_iou);
+}
+
+}  // namespace sds::python
