@@ -8,8 +8,8 @@ int main() {
   auto prior = std::make_shared<sds::ExactPrior>(sds::Scene::builtin());
   auto guidance = std::make_shared<sds::Sds>(
       prior, "a small robot", sds::SdsOptions{},
-      std::make_unique<sds::AnnealedTimestep>(sds::AnnealedTimestep::Options{}),
-      std::make_unique<sds::SdsWeighting>());
+      std::make_shared<sds::AnnealedTimestep>(),
+      std::make_shared<sds::SdsWeighting>());
   auto grid = std::make_shared<sds::VoxelGrid>(sds::VoxelGridOptions{});
   auto cameras = std::make_shared<sds::OrbitSampler>(sds::OrbitSamplerOptions{});
 

@@ -21,8 +21,8 @@ int main(int argc, char** argv) try {
   sds::SdsOptions sds_options;
   auto guidance = std::make_shared<sds::Sds>(
       prior, prompt, sds_options,
-      std::make_unique<sds::AnnealedTimestep>(sds::AnnealedTimestep::Options{}),
-      std::make_unique<sds::SdsWeighting>());
+      std::make_shared<sds::AnnealedTimestep>(),
+      std::make_shared<sds::SdsWeighting>());
 
   // 3. The representation: a 48^3 voxel grid.
   sds::VoxelGridOptions grid_options;

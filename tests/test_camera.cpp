@@ -7,8 +7,10 @@
 #include "sds/core/error.h"
 #include "sds/core/rng.h"
 
+using Catch::Matchers::Contains;
+
 TEST_CASE("a camera at azimuth 0 sits on +X, looks at the origin, +Z up, +Y right", "[camera]") {
-  sds::Camera c{0.0, 0.0, 3.0, 40.0, 5, 5};
+  const sds::Camera c = sds::Camera::orbit(0.0, 0.0, 3.0, 40.0, 5, 5);
   at::Tensor m = c.c2w();
   CHECK(m[0][3].item<double>() == Approx(3.0));
   CHECK(m[1][3].item<double>() == Approx(0.0).margin(1e-12));
@@ -23,7 +25,7 @@ TEST_CASE("a camera at azimuth 0 sits on +X, looks at the origin, +Z up, +Y righ
 }
 
 TEST_CASE("elevation and azimuth place the camera on the documented sphere", "[camera]") {
-  sds::Camera c{30.0, 90.0, 2.0, 40.0, 4, 4};
+  const sds::Camera c = sds::Camera::orbit(30.0, 90.0, 2.0, 40.0, 4, 4);
   at::Tensor p = c.c2w().index({at::indexing::Slice(0, 3), 3});
   const double e = M_PI / 6;
   CHECK(p[0].item<double>() == Approx(0.0).margin(1e-12));
@@ -32,7 +34,7 @@ TEST_CASE("elevation and azimuth place the camera on the documented sphere", "[c
 }
 
 TEST_CASE("the focal length matches the vertical field of view", "[camera]") {
-  sds::Camera c{0, 0, 3, 40, 64, 64};
+  const sds::Camera c = sds::Camera::orbit(0, 0, 3, 40, 64, 64);
   CHECK(c.fy == Approx(32.0 / std::tan(20.0 * M_PI / 180.0)));
   // The top-row ray is fovy/2 minus half a pixel from the axis.
   sds::Rays r = sds::CameraBatch({c}).rays(1, at::kDouble);
@@ -78,4 +80,57 @@ TEST_CASE("held-out views are 24 and none lies on the 10 degree component grid",
     CHECK((v.elevation_deg() == 7.5 || v.elevation_deg() == 22.5));
   }
   CHECK(sds::grid_views({0, 15, 30}, 10, 3, 40, 8, 8).size() == 108);
+}
+
+TEST_CASE("a general pinhole camera: tensors in, OpenCV viewmat and K out, off-centre rays",
+          "[camera]") {
+  const sds::Camera orbit = sds::Camera::orbit(20, 45, 2.5, 50, 24, 32);
+  CHECK(orbit.elevation_deg() == 20.0);  // read back from the pose, rounded to 1e-9 degrees
+  CHECK(orbit.azimuth_deg() == 45.0);
+  CHECK(orbit.radius() == Approx(2.5));
+  CHECK(orbit.fovy_deg() == Approx(50.0));
+  CHECK(sds::Camera::orbit(0, 190, 3, 40, 8, 8).azimuth_deg() == Approx(-170.0));
+  // viewmat: the centre maps to the origin, the world origin lies radius ahead (+z, OpenCV).
+  at::Tensor vm = orbit.viewmat();
+  auto [px, py, pz] = orbit.position();
+  at::Tensor centre = at::matmul(vm, at::tensor({px, py, pz, 1.0}, at::kDouble));
+  CHECK(centre.slice(0, 0, 3).abs().max().item<double>() < 1e-12);
+  at::Tensor origin = at::matmul(vm, at::tensor({0.0, 0.0, 0.0, 1.0}, at::kDouble));
+  CHECK(origin[2].item<double>() == Approx(2.5));
+  CHECK(at::allclose(at::matmul(vm, orbit.c2w()), at::diag(at::tensor({1.0, -1.0, -1.0, 1.0},
+                                                                      at::kDouble))));
+  CHECK(orbit.K()[0][0].item<double>() == orbit.fx);
+  CHECK(orbit.K()[1][2].item<double>() == orbit.cy);
+
+  // From a user's tensors, with the principal point on a pixel centre: that pixel's ray is the
+  // optical axis, and the ray one pixel right moves by 1 / fx.
+  const sds::Camera off = sds::Camera::from_c2w(orbit.c2w().to(at::kFloat), 30.0, 20.0, 10.5, 6.5,
+                                                32, 24);
+  sds::Rays rays = sds::CameraBatch({off}).rays(1, at::kDouble);
+  at::Tensor axis = -off.c2w().index({at::indexing::Slice(0, 3), 2});
+  CHECK((rays.directions[0][6][10] - axis).abs().max().item<double>() < 1e-6);
+  at::Tensor right = off.c2w().index({at::indexing::Slice(0, 3), 0});
+  at::Tensor next = rays.directions[0][6][11];
+  CHECK(at::dot(next, right).item<double>() / at::dot(next, axis).item<double>() ==
+        Approx(1.0 / 30.0));
+  // A batch of [B, 4, 4] matrices with one shared K.
+  at::Tensor c2w = at::stack({orbit.c2w(), sds::Camera::orbit(5, -60, 3, 40, 24, 32).c2w()});
+  sds::CameraBatch batch = sds::CameraBatch::from_tensors(c2w, orbit.K(), 32, 24);
+  REQUIRE(batch.size() == 2);
+  CHECK(batch[1].azimuth_deg() == Approx(-60.0));
+  CHECK(at::allclose(batch.viewmats()[0].to(at::kDouble), vm, 1e-6, 1e-6));
+  CHECK(batch.Ks().sizes() == at::IntArrayRef({2, 3, 3}));
+  // resized() scales the intrinsics with the image.
+  const sds::Camera half = off.resized(12, 16);
+  CHECK(half.fx == 15.0);
+  CHECK(half.cy == 3.25);
+  // Bad input.
+  CHECK_THROWS_WITH(sds::CameraBatch::from_tensors(at::eye(4).unsqueeze(0) * 2, orbit.K(), 32, 24),
+                    Contains("last row"));
+  at::Tensor sheared = at::eye(4, at::kDouble);
+  sheared[0][1] = 0.5;
+  CHECK_THROWS_WITH(sds::Camera::from_c2w(sheared, 10, 10, 5, 5, 10, 10), Contains("rotation"));
+  CHECK_THROWS_WITH(sds::Camera::from_c2w(at::eye(3), 10, 10, 5, 5, 10, 10), Contains("[4, 4]"));
+  CHECK_THROWS_WITH(sds::Camera::from_c2w(at::eye(4), -1, 10, 5, 5, 10, 10),
+                    Contains("focal lengths"));
 }

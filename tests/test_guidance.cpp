@@ -61,22 +61,22 @@ TEST_CASE("add_noise and x0_from_eps invert each other", "[schedule]") {
 }
 
 TEST_CASE("uniform timesteps cover [min, max] inclusive", "[schedule]") {
-  sds::UniformTimestep u(20, 25);
+  sds::UniformTimestep u({20, 25});
   auto g = sds::make_generator(0);
   at::Tensor t = u.sample(0, 10, 4000, g);
   CHECK(t.min().item<int64_t>() == 20);
   CHECK(t.max().item<int64_t>() == 25);
-  REQUIRE_THROWS_WITH(sds::UniformTimestep(20, 1000), Contains("< 1000"));
-  REQUIRE_THROWS_AS(sds::UniformTimestep(-1, 10), sds::Error);
+  REQUIRE_THROWS_WITH(sds::UniformTimestep({20, 1000}), Contains("< 1000"));
+  REQUIRE_THROWS_AS(sds::UniformTimestep({-1, 10}), sds::Error);
 }
 
 TEST_CASE("annealed timesteps move max_step linearly from 980 to 300", "[schedule]") {
-  sds::AnnealedTimestep a({});
+  sds::AnnealedTimestep a;
   CHECK(a.range(0, 251)[1] == 980);
   CHECK(a.range(125, 251)[1] == 640);
   CHECK(a.range(250, 251)[1] == 300);
   CHECK(a.range(125, 251)[0] == 20);
-  sds::AnnealedTimestep::Options o;
+  sds::AnnealedTimestepOptions o;
   o.max_step = sds::ScalarSchedule(980, 300, 100, 200);
   sds::AnnealedTimestep b(o);
   CHECK(b.range(50, 1000)[1] == 980);
@@ -118,7 +118,7 @@ TEST_CASE("the SDS gradient reaching the image is 2 w(t) (eps_hat - eps) / B", "
   sds::SdsOptions o;
   o.guidance_scale = 100;
   o.cfg = sds::CfgConvention::ThreeStudio;
-  sds::Sds guidance(prior, "a red mug", o, std::make_unique<sds::UniformTimestep>(20, 980),
+  sds::Sds guidance(prior, "a red mug", o, std::make_unique<sds::UniformTimestep>(sds::UniformTimestepOptions{20, 980}),
                     std::make_unique<sds::SdsWeighting>());
   const int64_t b = 3;
   at::Tensor rgb = at::rand({b, 3, 4, 4}, at::kDouble).requires_grad_(true);
@@ -126,7 +126,7 @@ TEST_CASE("the SDS gradient reaching the image is 2 w(t) (eps_hat - eps) / B", "
   auto g = sds::make_generator(7), replay = sds::make_generator(7);
   sds::GuidanceOutput out = guidance.compute({rgb, cameras(b, 4), 0, 10, g});
   out.loss.backward();
-  at::Tensor t = sds::UniformTimestep(20, 980).sample(0, 10, b, replay);
+  at::Tensor t = sds::UniformTimestep({20, 980}).sample(0, 10, b, replay);
   at::Tensor noise = at::randn({b, 3, 4, 4}, replay, at::kDouble);
   auto schedule = sds::NoiseSchedule::scaled_linear();
   at::Tensor a = schedule.broadcast_alpha_bar(t, noise);

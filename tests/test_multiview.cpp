@@ -159,7 +159,7 @@ TEST_CASE("MVDream's x0-reconstruction SDS: g = z - rescaled x0_hat(eps_cfg)", "
     o.guidance_scale = scale;
     o.recon_loss = true;
     o.recon_std_rescale = phi;
-    sds::Sds sds(prior, "a house", o, std::make_unique<sds::UniformTimestep>(20, 980, true),
+    sds::Sds sds(prior, "a house", o, std::make_unique<sds::UniformTimestep>(sds::UniformTimestepOptions{20, 980, true}),
                  std::make_unique<sds::SdsWeighting>());
     at::Tensor g = sds.gradient(z, t, noise, cams);
 

@@ -91,7 +91,7 @@ bool inside_local(const Primitive& p, double x, double y, double z) {
 TEST_CASE("sphere silhouette matches the analytic projected disc", "[scene]") {
   const double d = 3.0;
   for (double r : {0.3, 0.5, 0.8}) {
-    const Camera cam{0.0, 0.0, d, 40.0, 64, 64};
+    const Camera cam = Camera::orbit(0.0, 0.0, d, 40.0, 64, 64);
     GroundTruthImages gt = render_ground_truth(
         single(Primitive::sphere({0, 0, 0}, r, {0.2, 0.4, 0.6})), CameraBatch({cam}));
     // The silhouette cone has half-angle asin(r / d); on the image plane a disc of radius

@@ -56,10 +56,10 @@ TEST_CASE("DreamTime's t(i) matches the reference table", "[schedule][dreamtime]
   const double progress[] = {0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95};
   const int64_t w_p_only[] = {980, 913, 851, 792, 672, 553, 494, 429, 382};
   const int64_t w_d_w_p[] = {980, 957, 931, 903, 832, 729, 654, 548, 476};
-  sds::DreamTimeTimestep::Options o;
+  sds::DreamTimeTimestepOptions o;
   o.base = "uniform";
   sds::DreamTimeTimestep p_only(o);
-  sds::DreamTimeTimestep full({});
+  sds::DreamTimeTimestep full;
   for (size_t i = 0; i < std::size(progress); ++i) {
     INFO("i/N = " << progress[i]);
     CHECK(p_only.timestep(progress[i]) == w_p_only[i]);
@@ -89,7 +89,7 @@ TEST_CASE("DreamTime's t(i) matches the reference table", "[schedule][dreamtime]
 }
 
 TEST_CASE("HiFA's sqrt anneal and SDI's linear anneal are deterministic", "[schedule]") {
-  sds::PowerAnnealTimestep hifa(300, 980, 0.5);
+  sds::PowerAnnealTimestep hifa({300, 980, 0.5});
   // threestudio's table (980, 764, 639, 499, 391, 300); 640 here because threestudio's 0.64 is
   // 0.6399999 in floating point before its int() truncation.
   CHECK(hifa.timestep(0, 1000) == 980);
@@ -98,7 +98,7 @@ TEST_CASE("HiFA's sqrt anneal and SDI's linear anneal are deterministic", "[sche
   CHECK(hifa.timestep(500, 1000) == 499);
   CHECK(hifa.timestep(750, 1000) == 391);
   CHECK(hifa.timestep(1000, 1000) == 300);
-  sds::PowerAnnealTimestep sdi(250, 980, 1.0);
+  sds::PowerAnnealTimestep sdi({250, 980, 1.0});
   CHECK(sdi.timestep(500, 1000) == 615);
   auto g = sds::make_generator(0);
   at::Tensor t = sdi.sample(500, 1000, 4, g);
@@ -107,7 +107,7 @@ TEST_CASE("HiFA's sqrt anneal and SDI's linear anneal are deterministic", "[sche
 }
 
 TEST_CASE("LucidDreamer's warm-up lowers the upper bound from 980 to 500", "[schedule]") {
-  sds::WarmupTimestep w(20, 500, 980, 1500);
+  sds::WarmupTimestep w({20, 500, 980, 1500});
   CHECK(w.range(0, 5000) == std::array<int64_t, 2>{20, 980});
   CHECK(w.range(750, 5000) == std::array<int64_t, 2>{20, 740});
   CHECK(w.range(3000, 5000) == std::array<int64_t, 2>{20, 500});
@@ -116,7 +116,7 @@ TEST_CASE("LucidDreamer's warm-up lowers the upper bound from 980 to 500", "[sch
   CHECK((t == t[0]).all().item<bool>());  // one t for the batch
   CHECK(t[0].item<int64_t>() >= 20);
   CHECK(t[0].item<int64_t>() <= 500);
-  REQUIRE_THROWS_AS(sds::WarmupTimestep(20, 500, 400, 10), sds::Error);
+  REQUIRE_THROWS_AS(sds::WarmupTimestep({20, 500, 400, 10}), sds::Error);
 }
 
 TEST_CASE("the noise-to-signal weighting is sqrt((1 - a) / a)", "[schedule]") {

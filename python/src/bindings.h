@@ -26,6 +26,17 @@ py::object from_json(const Json& json);
 /// `kwargs`, with "type" set to `type` when given.
 Json part_config(const py::object& config, const py::kwargs& kwargs, const std::string& where,
                  const std::string& type = "");
+/// The part `config` names, built through the registry of `Base`, as the class `T` that the
+/// binding fixed the config's "type" to.
+template <class T, class Base>
+std::shared_ptr<T> make_as(const Json& config, const std::string& where,
+                           const typename Base::BuildContext& context = {}) {
+  auto typed = std::dynamic_pointer_cast<T>(std::shared_ptr<Base>(make<Base>(config, where, context)));
+  SDS_CHECK(typed != nullptr, "{}: \"{}\" built another class than expected", where,
+            config.value("type", ""));
+  return typed;
+}
+
 /// `generator`, or torch's default CPU generator when None (torch's own convention).
 at::Generator generator_or_default(const std::optional<at::Generator>& generator);
 

@@ -114,9 +114,8 @@ void bind_camera(py::module_& m) {
       .def_property_readonly("width", &CameraSampler::width, DOC_CameraSampler_height);
   py::classh<OrbitSampler, CameraSampler>(m, "OrbitSampler", DOC_OrbitSampler)
       .def(py::init([](const py::object& config, const py::kwargs& kwargs) {
-             auto part = make<CameraSampler>(
+             return make_as<OrbitSampler, CameraSampler>(
                  part_config(config, kwargs, "camera_sampler", "orbit"), "camera_sampler");
-             return std::shared_ptr<OrbitSampler>(static_cast<OrbitSampler*>(part.release()));
            }),
            py::arg("config") = py::none(),
            ("Built from the keys of a config's \"camera_sampler\" (a dict and/or keyword "

@@ -65,11 +65,6 @@ class SharedPrior : public Prior {
   std::shared_ptr<Prior> prior_;
 };
 
-std::shared_ptr<ExactPrior> exact_prior(const Json& config) {
-  auto part = make<Prior>(config, "prior");
-  return std::shared_ptr<ExactPrior>(static_cast<ExactPrior*>(part.release()));
-}
-
 py::dict images(const GroundTruthImages& g) {
   py::dict out;
   out["rgb"] = g.rgb;
@@ -141,7 +136,8 @@ void bind_prior(py::module_& m) {
 
   py::classh<ExactPrior, Prior>(m, "ExactPrior", DOC_ExactPrior)
       .def(py::init([](const py::object& config, const py::kwargs& kwargs) {
-             return exact_prior(part_config(config, kwargs, "prior", "exact"));
+             return make_as<ExactPrior, Prior>(part_config(config, kwargs, "prior", "exact"),
+                                               "prior");
            }),
            py::arg("config") = py::none(),
            ("Built from the keys of a config's \"prior\" (a dict and/or keyword arguments).\n\n" +
@@ -186,17 +182,28 @@ void bind_prior(py::module_& m) {
         return make<Prior>(part_config(config, kwargs, "prior"), "prior");
       },
       py::arg("config") = py::none(), "A prior from its config (\"type\" names it).");
+  // The registry is a C++ static that outlives the interpreter: the Python factories it holds
+  // are dropped at interpreter exit (atexit), while Python can still release them.
+  static auto* factories = new std::vector<std::shared_ptr<py::object>>();
+  py::module_::import("atexit").attr("register")(py::cpp_function([] {
+    for (auto& f : *factories) *f = py::object();
+  }));
   m.def("register_prior",
         [](const std::string& name, py::function factory) {
+          auto held = std::make_shared<py::object>(std::move(factory));
+          factories->push_back(held);
           // The factory gets the config dict (without "type") and returns an sds.Prior.
           Registry<Prior>::instance().add(
-              name, [factory, name](ConfigReader& c, const Prior::BuildContext&) {
+              name, [held, name](ConfigReader& c, const Prior::BuildContext&) {
                 py::gil_scoped_acquire gil;
+                SDS_CHECK(static_cast<bool>(*held),
+                          "prior \"{}\": registered by a Python interpreter that has exited", name);
                 py::dict config;
                 for (const auto& key : c.keys()) {
                   if (key != "type") config[py::str(key)] = from_json(c.raw(key));
                 }
-                auto prior = factory(config).cast<std::shared_ptr<Prior>>();
+                py::object made = (*held)(config);
+                auto prior = made.cast<std::shared_ptr<Prior>>();
                 SDS_CHECK(prior != nullptr, "prior \"{}\": the factory returned None", name);
                 return std::unique_ptr<Prior>(new SharedPrior(prior));
               });

@@ -26,12 +26,6 @@ RenderOptions render_options(const std::array<double, 3>& background) {
   return o;
 }
 
-template <class T>
-std::shared_ptr<T> build(const Json& config, uint64_t seed) {
-  auto part = make<Representation>(config, "representation", Representation::BuildContext{seed});
-  return std::shared_ptr<T>(static_cast<T*>(part.release()));
-}
-
 py::dict tensor_dict(const std::vector<std::pair<std::string, at::Tensor>>& named) {
   py::dict out;
   for (const auto& [k, v] : named) out[py::str(k)] = v;
@@ -99,8 +93,8 @@ void bind_representation(py::module_& m) {
 
   py::classh<VoxelGrid, Representation>(m, "VoxelGrid", DOC_VoxelGrid)
       .def(py::init([](const py::object& config, const py::kwargs& kwargs) {
-             return build<VoxelGrid>(part_config(config, kwargs, "representation", "voxel_grid"),
-                                     0);
+             return make_as<VoxelGrid, Representation>(
+                 part_config(config, kwargs, "representation", "voxel_grid"), "representation");
            }),
            py::arg("config") = py::none(),
            ("Built from the keys of a config's \"representation\" (a dict and/or keyword "
@@ -111,8 +105,9 @@ void bind_representation(py::module_& m) {
 
   py::classh<Gaussians, Representation>(m, "Gaussians", DOC_Gaussians)
       .def(py::init([](const py::object& config, uint64_t seed, const py::kwargs& kwargs) {
-             return build<Gaussians>(part_config(config, kwargs, "representation", "gaussians"),
-                                     seed);
+             return make_as<Gaussians, Representation>(
+                 part_config(config, kwargs, "representation", "gaussians"), "representation",
+                 {seed});
            }),
            py::arg("config") = py::none(), py::arg("seed") = 0,
            ("Built from the keys of a config's \"representation\" (a dict and/or keyword "

@@ -36,30 +36,31 @@ at::Tensor sample_timesteps(int64_t lo, int64_t hi, int64_t batch, bool shared,
 
 // ---- uniform ----
 
-UniformTimestep::UniformTimestep(int64_t min_step, int64_t max_step, bool shared)
-    : min_step_(min_step), max_step_(max_step), shared_(shared) {
-  check_bounds(static_cast<double>(min_step), static_cast<double>(max_step),
+UniformTimestep::UniformTimestep(UniformTimestepOptions o) : options_(o) {
+  check_bounds(static_cast<double>(o.min_step), static_cast<double>(o.max_step),
                "uniform timestep schedule");
 }
 
 std::unique_ptr<TimestepSchedule> UniformTimestep::from_config(ConfigReader& c,
                                                                const BuildContext&) {
-  return std::make_unique<UniformTimestep>(c.get<int64_t>("min_step", 20),
-                                           c.get<int64_t>("max_step", 980),
-                                           c.get("shared", false));
+  UniformTimestepOptions o;
+  o.min_step = c.get("min_step", o.min_step);
+  o.max_step = c.get("max_step", o.max_step);
+  o.shared = c.get("shared", o.shared);
+  return std::make_unique<UniformTimestep>(o);
 }
 
 at::Tensor UniformTimestep::sample(int64_t, int64_t, int64_t batch, at::Generator& g) const {
-  return sample_timesteps(min_step_, max_step_, batch, shared_, g);
+  return sample_timesteps(options_.min_step, options_.max_step, batch, options_.shared, g);
 }
 
 std::array<int64_t, 2> UniformTimestep::range(int64_t, int64_t) const {
-  return {min_step_, max_step_};
+  return {options_.min_step, options_.max_step};
 }
 
 // ---- annealed ----
 
-AnnealedTimestep::AnnealedTimestep(Options o) : options_(std::move(o)) {
+AnnealedTimestep::AnnealedTimestep(AnnealedTimestepOptions o) : options_(std::move(o)) {
   check_bounds(options_.min_step.start_value(), options_.max_step.start_value(),
                "annealed timestep schedule (start)");
   check_bounds(options_.min_step.end_value(), options_.max_step.end_value(),
@@ -68,7 +69,7 @@ AnnealedTimestep::AnnealedTimestep(Options o) : options_(std::move(o)) {
 
 std::unique_ptr<TimestepSchedule> AnnealedTimestep::from_config(ConfigReader& c,
                                                                 const BuildContext&) {
-  Options o;
+  AnnealedTimestepOptions o;
   o.min_step = read_schedule(c, "min_step", o.min_step);
   o.max_step = read_schedule(c, "max_step", o.max_step);
   o.shared = c.get("shared", o.shared);
@@ -89,30 +90,34 @@ at::Tensor AnnealedTimestep::sample(int64_t step, int64_t total_steps, int64_t b
 
 // ---- power anneal (HiFA sqrt, SDI linear) ----
 
-PowerAnnealTimestep::PowerAnnealTimestep(int64_t min_step, int64_t max_step, double power)
-    : min_step_(min_step), max_step_(max_step), power_(power) {
-  check_bounds(static_cast<double>(min_step), static_cast<double>(max_step),
+PowerAnnealTimestep::PowerAnnealTimestep(PowerAnnealTimestepOptions o) : options_(o) {
+  check_bounds(static_cast<double>(o.min_step), static_cast<double>(o.max_step),
                "annealed deterministic timestep schedule");
-  SDS_CHECK(power > 0, "annealed deterministic timestep schedule: expected power > 0, got {}",
-            power);
+  SDS_CHECK(o.power > 0, "annealed deterministic timestep schedule: expected power > 0, got {}",
+            o.power);
 }
 
 std::unique_ptr<TimestepSchedule> PowerAnnealTimestep::sqrt_from_config(ConfigReader& c,
                                                                         const BuildContext&) {
-  return std::make_unique<PowerAnnealTimestep>(c.get<int64_t>("min_step", 300),
-                                               c.get<int64_t>("max_step", 980), 0.5);
+  PowerAnnealTimestepOptions o{300, 980, 0.5};
+  o.min_step = c.get("min_step", o.min_step);
+  o.max_step = c.get("max_step", o.max_step);
+  return std::make_unique<PowerAnnealTimestep>(o);
 }
 
 std::unique_ptr<TimestepSchedule> PowerAnnealTimestep::linear_from_config(ConfigReader& c,
                                                                           const BuildContext&) {
-  return std::make_unique<PowerAnnealTimestep>(c.get<int64_t>("min_step", 250),
-                                               c.get<int64_t>("max_step", 980), 1.0);
+  PowerAnnealTimestepOptions o{250, 980, 1.0};
+  o.min_step = c.get("min_step", o.min_step);
+  o.max_step = c.get("max_step", o.max_step);
+  return std::make_unique<PowerAnnealTimestep>(o);
 }
 
 int64_t PowerAnnealTimestep::timestep(int64_t step, int64_t total_steps) const {
-  const double p = std::pow(progress(step, total_steps), power_);
-  return static_cast<int64_t>(std::floor(static_cast<double>(min_step_) +
-                                         static_cast<double>(max_step_ - min_step_) * (1 - p)));
+  const double p = std::pow(progress(step, total_steps), options_.power);
+  const auto lo = static_cast<double>(options_.min_step);
+  const auto hi = static_cast<double>(options_.max_step);
+  return static_cast<int64_t>(std::floor(lo + (hi - lo) * (1 - p)));
 }
 
 at::Tensor PowerAnnealTimestep::sample(int64_t step, int64_t total_steps, int64_t batch,
@@ -127,41 +132,43 @@ std::array<int64_t, 2> PowerAnnealTimestep::range(int64_t step, int64_t total_st
 
 // ---- LucidDreamer warm-up ----
 
-WarmupTimestep::WarmupTimestep(int64_t min_step, int64_t max_step, int64_t warmup_max_step,
-                               double warmup_steps, bool shared)
-    : min_step_(min_step), max_step_(max_step), warmup_max_step_(warmup_max_step),
-      warm_(1.0, 0.0, 0.0, warmup_steps), shared_(shared) {
-  check_bounds(static_cast<double>(min_step), static_cast<double>(max_step),
+WarmupTimestep::WarmupTimestep(WarmupTimestepOptions o)
+    : options_(o), warm_(1.0, 0.0, 0.0, o.warmup_steps) {
+  check_bounds(static_cast<double>(o.min_step), static_cast<double>(o.max_step),
                "warm-up timestep schedule");
-  check_bounds(static_cast<double>(max_step), static_cast<double>(warmup_max_step),
+  check_bounds(static_cast<double>(o.max_step), static_cast<double>(o.warmup_max_step),
                "warm-up timestep schedule (max_step and warmup_max_step)");
-  SDS_CHECK(warmup_steps > 0, "warm-up timestep schedule: expected warmup_steps > 0, got {}",
-            warmup_steps);
+  SDS_CHECK(o.warmup_steps > 0, "warm-up timestep schedule: expected warmup_steps > 0, got {}",
+            o.warmup_steps);
 }
 
 std::unique_ptr<TimestepSchedule> WarmupTimestep::from_config(ConfigReader& c,
                                                               const BuildContext&) {
-  return std::make_unique<WarmupTimestep>(
-      c.get<int64_t>("min_step", 20), c.get<int64_t>("max_step", 500),
-      c.get<int64_t>("warmup_max_step", 980), c.get<double>("warmup_steps", 1500.0),
-      c.get("shared", true));
+  WarmupTimestepOptions o;
+  o.min_step = c.get("min_step", o.min_step);
+  o.max_step = c.get("max_step", o.max_step);
+  o.warmup_max_step = c.get("warmup_max_step", o.warmup_max_step);
+  o.warmup_steps = c.get("warmup_steps", o.warmup_steps);
+  o.shared = c.get("shared", o.shared);
+  return std::make_unique<WarmupTimestep>(o);
 }
 
 std::array<int64_t, 2> WarmupTimestep::range(int64_t step, int64_t total_steps) const {
   const double r = warm_(step, total_steps);
-  return {min_step_,
-          max_step_ + static_cast<int64_t>(static_cast<double>(warmup_max_step_ - max_step_) * r)};
+  const int64_t extra = options_.warmup_max_step - options_.max_step;
+  return {options_.min_step,
+          options_.max_step + static_cast<int64_t>(static_cast<double>(extra) * r)};
 }
 
 at::Tensor WarmupTimestep::sample(int64_t step, int64_t total_steps, int64_t batch,
                                   at::Generator& g) const {
   auto [lo, hi] = range(step, total_steps);
-  return sample_timesteps(lo, hi, batch, shared_, g);
+  return sample_timesteps(lo, hi, batch, options_.shared, g);
 }
 
 // ---- DreamTime ----
 
-DreamTimeTimestep::DreamTimeTimestep(Options o) : options_(std::move(o)) {
+DreamTimeTimestep::DreamTimeTimestep(DreamTimeTimestepOptions o) : options_(std::move(o)) {
   check_bounds(static_cast<double>(options_.min_step), static_cast<double>(options_.max_step),
                "dreamtime timestep schedule");
   SDS_CHECK(options_.s1 > 0 && options_.s2 > 0,
@@ -192,7 +199,7 @@ DreamTimeTimestep::DreamTimeTimestep(Options o) : options_(std::move(o)) {
 
 std::unique_ptr<TimestepSchedule> DreamTimeTimestep::from_config(ConfigReader& c,
                                                                  const BuildContext&) {
-  Options o;
+  DreamTimeTimestepOptions o;
   o.m1 = c.get("m1", o.m1);
   o.s1 = c.get("s1", o.s1);
   o.m2 = c.get("m2", o.m2);

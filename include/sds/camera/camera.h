@@ -17,6 +17,9 @@ namespace sds {
 
 /// A pinhole camera: pose (camera-to-world, OpenGL axes), intrinsics in pixels and image size.
 struct Camera {
+  /// An identity pose without intrinsics; make cameras with orbit() or from_c2w(). (Declared so
+  /// that `Camera{e, a, r, ...}` does not compile as an aggregate of the matrix entries.)
+  Camera() = default;
   /// Camera-to-world, row-major; the last row is (0, 0, 0, 1).
   std::array<double, 16> camera_to_world{1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};
   double fx = 0, fy = 0;  ///< focal lengths in pixels

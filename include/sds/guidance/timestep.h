@@ -5,6 +5,7 @@
 
 #include <array>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "sds/core/json.h"
@@ -25,11 +26,19 @@ class TimestepSchedule {
   virtual std::array<int64_t, 2> range(int64_t step, int64_t total_steps) const = 0;
 };
 
+/// Options of UniformTimestep; JSON keys are the field names (DreamFusion / threestudio: 0.02 and
+/// 0.98 of T = 1000).
+struct UniformTimestepOptions {
+  int64_t min_step = 20;
+  int64_t max_step = 980;
+  bool shared = false;  ///< one t for the whole batch
+};
+
 /// t ~ randint[min_step, max_step] inclusive, one per batch element (or one shared), as in
-/// DreamFusion / threestudio (defaults 20 and 980 = 0.02 and 0.98 of T = 1000).
+/// DreamFusion / threestudio.
 class UniformTimestep : public TimestepSchedule {
  public:
-  UniformTimestep(int64_t min_step = 20, int64_t max_step = 980, bool shared = false);
+  explicit UniformTimestep(UniformTimestepOptions options = {});
   static std::unique_ptr<TimestepSchedule> from_config(ConfigReader& config,
                                                        const BuildContext& context = {});
   at::Tensor sample(int64_t step, int64_t total_steps, int64_t batch,
@@ -37,8 +46,14 @@ class UniformTimestep : public TimestepSchedule {
   std::array<int64_t, 2> range(int64_t step, int64_t total_steps) const override;
 
  private:
-  int64_t min_step_, max_step_;
-  bool shared_;
+  UniformTimestepOptions options_;
+};
+
+/// Options of AnnealedTimestep; JSON keys are the field names.
+struct AnnealedTimestepOptions {
+  ScalarSchedule min_step{20.0};
+  ScalarSchedule max_step{980.0, 300.0, 0.0, -1.0};
+  bool shared = false;  ///< one t for the whole batch
 };
 
 /// threestudio's annealed bounds: min_step and max_step are ScalarSchedules (C()), e.g.
@@ -46,12 +61,7 @@ class UniformTimestep : public TimestepSchedule {
 /// t ~ randint[min, max]. The default anneals max from 980 to 300 over the run.
 class AnnealedTimestep : public TimestepSchedule {
  public:
-  struct Options {
-    ScalarSchedule min_step{20.0};
-    ScalarSchedule max_step{980.0, 300.0, 0.0, -1.0};
-    bool shared = false;  ///< one t for the whole batch
-  };
-  explicit AnnealedTimestep(Options options);
+  explicit AnnealedTimestep(AnnealedTimestepOptions options = {});
   static std::unique_ptr<TimestepSchedule> from_config(ConfigReader& config,
                                                        const BuildContext& context = {});
   at::Tensor sample(int64_t step, int64_t total_steps, int64_t batch,
@@ -59,7 +69,15 @@ class AnnealedTimestep : public TimestepSchedule {
   std::array<int64_t, 2> range(int64_t step, int64_t total_steps) const override;
 
  private:
-  Options options_;
+  AnnealedTimestepOptions options_;
+};
+
+/// Options of PowerAnnealTimestep; JSON keys "min_step" and "max_step" (the power is the
+/// schedule's: 0.5 for "sqrt_anneal" from 300, 1 for "linear_anneal" from 250).
+struct PowerAnnealTimestepOptions {
+  int64_t min_step = 300;
+  int64_t max_step = 980;
+  double power = 0.5;
 };
 
 /// A deterministic t that falls from max_step to min_step: t = floor(min + (max - min)(1 - p^q))
@@ -67,7 +85,7 @@ class AnnealedTimestep : public TimestepSchedule {
 /// q = 1 is the linear schedule of SDI (range 250-980). One t for the whole batch.
 class PowerAnnealTimestep : public TimestepSchedule {
  public:
-  PowerAnnealTimestep(int64_t min_step, int64_t max_step, double power);
+  explicit PowerAnnealTimestep(PowerAnnealTimestepOptions options = {});
   static std::unique_ptr<TimestepSchedule> sqrt_from_config(ConfigReader& config,
                                                             const BuildContext& context = {});
   static std::unique_ptr<TimestepSchedule> linear_from_config(ConfigReader& config,
@@ -79,8 +97,16 @@ class PowerAnnealTimestep : public TimestepSchedule {
   int64_t timestep(int64_t step, int64_t total_steps) const;
 
  private:
-  int64_t min_step_, max_step_;
-  double power_;
+  PowerAnnealTimestepOptions options_;
+};
+
+/// Options of WarmupTimestep; JSON keys are the field names (LucidDreamer's defaults).
+struct WarmupTimestepOptions {
+  int64_t min_step = 20;
+  int64_t max_step = 500;
+  int64_t warmup_max_step = 980;
+  double warmup_steps = 1500;  ///< a fraction in (0, 1) is a fraction of the run
+  bool shared = true;          ///< one t for the whole batch
 };
 
 /// LucidDreamer's warm-up: t ~ randint[min_step, max_step + (warmup_max_step - max_step) r]
@@ -88,8 +114,7 @@ class PowerAnnealTimestep : public TimestepSchedule {
 /// 1500 steps (a fraction in (0, 1) is a fraction of the run).
 class WarmupTimestep : public TimestepSchedule {
  public:
-  WarmupTimestep(int64_t min_step, int64_t max_step, int64_t warmup_max_step,
-                 double warmup_steps, bool shared = true);
+  explicit WarmupTimestep(WarmupTimestepOptions options = {});
   static std::unique_ptr<TimestepSchedule> from_config(ConfigReader& config,
                                                        const BuildContext& context = {});
   at::Tensor sample(int64_t step, int64_t total_steps, int64_t batch,
@@ -97,9 +122,17 @@ class WarmupTimestep : public TimestepSchedule {
   std::array<int64_t, 2> range(int64_t step, int64_t total_steps) const override;
 
  private:
-  int64_t min_step_, max_step_, warmup_max_step_;
+  WarmupTimestepOptions options_;
   ScalarSchedule warm_;  ///< r, 1 -> 0 over the warm-up
-  bool shared_;
+};
+
+/// Options of DreamTimeTimestep; JSON keys are the field names (DreamTime: m1 = 800, s1 = 300,
+/// m2 = 500, s2 = 100).
+struct DreamTimeTimestepOptions {
+  double m1 = 800, s1 = 300, m2 = 500, s2 = 100;
+  std::string base = "ddpm";  ///< "ddpm" (W_d W_p) or "uniform" (W_p only)
+  int64_t min_step = 20;
+  int64_t max_step = 980;
 };
 
 /// DreamTime's time-prioritised monotone schedule (arXiv 2306.12422): a prior
@@ -110,13 +143,7 @@ class WarmupTimestep : public TimestepSchedule {
 /// Deterministic and non-increasing; one t for the whole batch.
 class DreamTimeTimestep : public TimestepSchedule {
  public:
-  struct Options {
-    double m1 = 800, s1 = 300, m2 = 500, s2 = 100;
-    std::string base = "ddpm";  ///< "ddpm" (W_d W_p) or "uniform" (W_p only)
-    int64_t min_step = 20;
-    int64_t max_step = 980;
-  };
-  explicit DreamTimeTimestep(Options options);
+  explicit DreamTimeTimestep(DreamTimeTimestepOptions options = {});
   static std::unique_ptr<TimestepSchedule> from_config(ConfigReader& config,
                                                        const BuildContext& context = {});
   at::Tensor sample(int64_t step, int64_t total_steps, int64_t batch,
@@ -128,7 +155,7 @@ class DreamTimeTimestep : public TimestepSchedule {
   const std::vector<double>& prior() const { return prior_; }
 
  private:
-  Options options_;
+  DreamTimeTimestepOptions options_;
   std::vector<double> prior_;
   std::vector<double> tail_;  ///< tail_[j] = sum of p over t >= max_step - j
 };
