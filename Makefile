@@ -14,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Test-only Python packages (the library never needs Python at run time).
 TEST_REQUIREMENTS := python/requirements-test.txt
 
-.PHONY: setup build run test bench clean python-install
+.PHONY: setup build run test bench clean python-install stubs
 
 setup: $(VENV)/.torch-$(TORCH_VERSION)
 
@@ -52,6 +52,11 @@ run: build
 # (an editable install; `pip install --no-build-isolation .` makes a real one, see docs/python.md).
 python-install: build
 	@echo "$(abspath $(BUILD))/python" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/sds-build.pth"
+
+# The type stubs of sds._C (committed; a test checks they match the bindings).
+stubs: build $(VENV)/.test-requirements
+	PYTHONPATH=$(BUILD)/python $(PY) -m pybind11_stubgen sds._C -o $(BUILD)/stubs --exit-code
+	cp $(BUILD)/stubs/sds/_C/*.pyi python/sds/_C/
 
 test: build python-install $(VENV)/.test-requirements
 	cd $(BUILD) && ctest --output-on-failure

@@ -98,7 +98,8 @@ void bind_camera(py::module_& m) {
            py::arg("front_deg") = 45.0, py::arg("back_deg") = 45.0,
            py::arg("overhead_deg") = 60.0);
   m.def("view_sector", &view_sector, py::arg("azimuth_deg"), py::arg("elevation_deg"),
-        py::arg("thresholds") = ViewSectorThresholds{}, DOC_view_sector);
+        py::arg_v("thresholds", ViewSectorThresholds{}, "ViewSectorThresholds()"),
+        DOC_view_sector);
 
   py::classh<CameraSampler, PyCameraSampler>(m, "CameraSampler", DOC_CameraSampler)
       .def(py::init<>())

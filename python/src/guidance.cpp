@@ -153,45 +153,6 @@ void bind_guidance(py::module_& m) {
       py::arg("config") = py::none(),
       "A weighting w(t) from its config (\"type\": sds, uniform, fantasia3d, noise_to_signal).");
 
-  m.def(
-      "guidance_step",
-      [](Guidance& guidance, const at::Tensor& rgb, const CameraBatch& cameras, int64_t step,
-         int64_t total_steps, const std::optional<at::Generator>& generator,
-         const py::object& render) {
-        RenderFunction fn;
-        if (!render.is_none()) {
-          fn = [render](const CameraBatch& c) {
-            py::gil_scoped_acquire gil;
-            py::object out = render(c);
-            if (py::isinstance<RenderOutput>(out)) return out.cast<RenderOutput>();
-            RenderOutput r;
-            auto d = out.cast<py::dict>();
-            r.rgb = d["rgb"].cast<at::Tensor>();
-            r.alpha = d["alpha"].cast<at::Tensor>();
-            if (d.contains("depth") && !d["depth"].is_none()) r.depth = d["depth"].cast<at::Tensor>();
-            return r;
-          };
-        }
-        GuidanceInput input{rgb, cameras, step, total_steps, generator_or_default(generator)};
-        py::gil_scoped_release release;
-        return guidance_step(guidance, input, fn);
-      },
-      py::arg("guidance"), py::arg("rgb"), py::arg("cameras"), py::arg("step"),
-      py::arg("total_steps"), py::arg("generator") = py::none(), py::arg("render") = py::none(),
-      ("`render(cameras)` returns an sds.RenderOutput or a dict with rgb, alpha (and depth).\n\n" +
-       std::string(DOC_guidance_step))
-          .c_str());
-  py::classh<TrainingGroups>(m, "TrainingGroups", DOC_TrainingGroups)
-      .def(py::init<std::vector<ParameterGroup>, std::vector<ParameterGroup>>(),
-           py::arg("representation"), py::arg("guidance") = std::vector<ParameterGroup>{},
-           DOC_TrainingGroups_TrainingGroups)
-      .def(py::init([](Representation& r, Guidance& g) { return TrainingGroups(r, g); }),
-           py::arg("representation"), py::arg("guidance"))
-      .def_property_readonly("groups", &TrainingGroups::groups, DOC_TrainingGroups_groups)
-      .def_property_readonly("representation_groups", &TrainingGroups::representation_groups,
-                             DOC_TrainingGroups_representation_groups)
-      .def("learning_rates", &TrainingGroups::learning_rates, py::arg("step"),
-           py::arg("lr_scale") = 1.0, DOC_TrainingGroups_learning_rates);
 }
 
 }  // namespace sds::python
