@@ -31,7 +31,8 @@ Json part_config(const py::object& config, const py::kwargs& kwargs, const std::
 template <class T, class Base>
 std::shared_ptr<T> make_as(const Json& config, const std::string& where,
                            const typename Base::BuildContext& context = {}) {
-  auto typed = std::dynamic_pointer_cast<T>(std::shared_ptr<Base>(make<Base>(config, where, context)));
+  auto typed =
+      std::dynamic_pointer_cast<T>(std::shared_ptr<Base>(make<Base>(config, where, context)));
   SDS_CHECK(typed != nullptr, "{}: \"{}\" built another class than expected", where,
             config.value("type", ""));
   return typed;

@@ -26,10 +26,9 @@ std::string camera_repr(const Camera& c) {
 
 void bind_camera(py::module_& m) {
   py::classh<Camera>(m, "Camera", DOC_Camera)
-      .def(py::init([](const at::Tensor& c2w, double fx, double fy, double cx, double cy,
-                       int64_t width, int64_t height) {
-             return Camera::from_c2w(c2w, fx, fy, cx, cy, width, height);
-           }),
+      .def(py::init(
+               [](const at::Tensor& c2w, double fx, double fy, double cx, double cy, int64_t width,
+                  int64_t height) { return Camera::from_c2w(c2w, fx, fy, cx, cy, width, height); }),
            py::arg("c2w"), py::arg("fx"), py::arg("fy"), py::arg("cx"), py::arg("cy"),
            py::arg("width"), py::arg("height"), DOC_Camera_from_c2w)
       .def_static("orbit", &Camera::orbit, py::arg("elevation_deg"), py::arg("azimuth_deg"),
@@ -95,11 +94,9 @@ void bind_camera(py::module_& m) {
       .def(py::init([](double front, double back, double overhead) {
              return ViewSectorThresholds{front, back, overhead};
            }),
-           py::arg("front_deg") = 45.0, py::arg("back_deg") = 45.0,
-           py::arg("overhead_deg") = 60.0);
+           py::arg("front_deg") = 45.0, py::arg("back_deg") = 45.0, py::arg("overhead_deg") = 60.0);
   m.def("view_sector", &view_sector, py::arg("azimuth_deg"), py::arg("elevation_deg"),
-        py::arg_v("thresholds", ViewSectorThresholds{}, "ViewSectorThresholds()"),
-        DOC_view_sector);
+        py::arg_v("thresholds", ViewSectorThresholds{}, "ViewSectorThresholds()"), DOC_view_sector);
 
   py::classh<CameraSampler, PyCameraSampler>(m, "CameraSampler", DOC_CameraSampler)
       .def(py::init<>())
@@ -126,8 +123,7 @@ void bind_camera(py::module_& m) {
   m.def(
       "make_camera_sampler",
       [](const py::object& config, const py::kwargs& kwargs) -> std::shared_ptr<CameraSampler> {
-        return make<CameraSampler>(part_config(config, kwargs, "camera_sampler"),
-                                   "camera_sampler");
+        return make<CameraSampler>(part_config(config, kwargs, "camera_sampler"), "camera_sampler");
       },
       py::arg("config") = py::none(), "A camera sampler from its config (\"type\" names it).");
 

@@ -37,12 +37,18 @@ Json to_json(const py::handle& value, const std::string& where) {
 
 py::object from_json(const Json& j) {
   switch (j.type()) {
-    case Json::value_t::null: return py::none();
-    case Json::value_t::boolean: return py::bool_(j.get<bool>());
-    case Json::value_t::number_integer: return py::int_(j.get<int64_t>());
-    case Json::value_t::number_unsigned: return py::int_(j.get<uint64_t>());
-    case Json::value_t::number_float: return py::float_(j.get<double>());
-    case Json::value_t::string: return py::str(j.get<std::string>());
+    case Json::value_t::null:
+      return py::none();
+    case Json::value_t::boolean:
+      return py::bool_(j.get<bool>());
+    case Json::value_t::number_integer:
+      return py::int_(j.get<int64_t>());
+    case Json::value_t::number_unsigned:
+      return py::int_(j.get<uint64_t>());
+    case Json::value_t::number_float:
+      return py::float_(j.get<double>());
+    case Json::value_t::string:
+      return py::str(j.get<std::string>());
     case Json::value_t::array: {
       py::list out;
       for (const auto& v : j) out.append(from_json(v));
@@ -53,7 +59,8 @@ py::object from_json(const Json& j) {
       for (const auto& [k, v] : j.items()) out[py::str(k)] = from_json(v);
       return out;
     }
-    default: return py::none();
+    default:
+      return py::none();
   }
 }
 
@@ -82,8 +89,7 @@ at::Generator generator_or_default(const std::optional<at::Generator>& generator
 
 void bind_core(py::module_& m) {
   m.def("built_with_cuda", &built_with_cuda, DOC_built_with_cuda);
-  m.def("step_generator", &step_generator, py::arg("seed"), py::arg("step"),
-        DOC_step_generator);
+  m.def("step_generator", &step_generator, py::arg("seed"), py::arg("step"), DOC_step_generator);
   m.def(
       "parse_config",
       [](const std::string& text, const std::string& source) {
@@ -91,7 +97,8 @@ void bind_core(py::module_& m) {
       },
       py::arg("text"), py::arg("source") = "config", DOC_parse_json);
   m.def(
-      "read_config", [](const std::filesystem::path& path) { return from_json(read_json_file(path)); },
+      "read_config",
+      [](const std::filesystem::path& path) { return from_json(read_json_file(path)); },
       py::arg("path"), DOC_read_json_file);
 }
 

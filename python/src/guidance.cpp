@@ -40,13 +40,15 @@ void bind_guidance(py::module_& m) {
           [](const ParameterGroup& g, int64_t step) { return g.lr_at ? g.lr_at(step) : g.lr; },
           py::arg("step"), DOC_ParameterGroup_lr_at)
       .def("__repr__", [](const ParameterGroup& g) {
-        return fmt::format("ParameterGroup(\"{}\", {} tensors, lr={})", g.name,
-                           g.parameters.size(), g.lr);
+        return fmt::format("ParameterGroup(\"{}\", {} tensors, lr={})", g.name, g.parameters.size(),
+                           g.lr);
       });
 
   py::classh<GuidanceOutput>(m, "GuidanceOutput", DOC_GuidanceOutput)
-      .def(py::init([](const at::Tensor& loss, std::map<std::string, double> metrics,
-                       double lr_scale) { return GuidanceOutput{loss, std::move(metrics), lr_scale}; }),
+      .def(py::init(
+               [](const at::Tensor& loss, std::map<std::string, double> metrics, double lr_scale) {
+                 return GuidanceOutput{loss, std::move(metrics), lr_scale};
+               }),
            py::arg("loss"), py::arg("metrics") = std::map<std::string, double>{},
            py::arg("lr_scale") = 1.0)
       .def_readwrite("loss", &GuidanceOutput::loss, DOC_GuidanceOutput_loss)
@@ -90,20 +92,20 @@ void bind_guidance(py::module_& m) {
       .def(
           "gradient",
           [](DistillationGuidance& g, const at::Tensor& z, const at::Tensor& t,
-             const at::Tensor& noise, const CameraBatch& cameras) {
-            return g.gradient(z, t, noise, cameras);
-          },
+             const at::Tensor& noise,
+             const CameraBatch& cameras) { return g.gradient(z, t, noise, cameras); },
           py::arg("z"), py::arg("t"), py::arg("noise"), py::arg("cameras"),
           py::call_guard<py::gil_scoped_release>(), DOC_DistillationGuidance_gradient)
       .def_property_readonly("prompt", &DistillationGuidance::prompt)
-      .def_property_readonly("prior", [](DistillationGuidance& g) { return &g.prior(); },
-                             py::return_value_policy::reference_internal);
+      .def_property_readonly(
+          "prior", [](DistillationGuidance& g) { return &g.prior(); },
+          py::return_value_policy::reference_internal);
   py::classh<Sds, DistillationGuidance>(m, "Sds", DOC_Sds);
   py::classh<Csd, DistillationGuidance>(m, "Csd", DOC_Csd);
   py::classh<Nfsd, DistillationGuidance>(m, "Nfsd", DOC_Nfsd);
   py::classh<Ism, DistillationGuidance>(m, "Ism", DOC_Ism)
-      .def_static("ddim_step", &Ism::ddim_step, py::arg("schedule"), py::arg("x"),
-                  py::arg("eps"), py::arg("from_t"), py::arg("to_t"), DOC_Ism_ddim_step);
+      .def_static("ddim_step", &Ism::ddim_step, py::arg("schedule"), py::arg("x"), py::arg("eps"),
+                  py::arg("from_t"), py::arg("to_t"), DOC_Ism_ddim_step);
   py::classh<Vsd, DistillationGuidance>(m, "Vsd", DOC_Vsd);
   py::classh<Bsd, Vsd>(m, "Bsd", DOC_Bsd);
   py::classh<Magic123, Guidance>(m, "Magic123", DOC_Magic123);
@@ -135,8 +137,7 @@ void bind_guidance(py::module_& m) {
            DOC_TimestepSchedule_range);
   m.def(
       "make_timestep_schedule",
-      [](const py::object& config,
-         const py::kwargs& kwargs) -> std::shared_ptr<TimestepSchedule> {
+      [](const py::object& config, const py::kwargs& kwargs) -> std::shared_ptr<TimestepSchedule> {
         return make<TimestepSchedule>(part_config(config, kwargs, "timesteps"), "timesteps");
       },
       py::arg("config") = py::none(),
@@ -152,7 +153,6 @@ void bind_guidance(py::module_& m) {
       },
       py::arg("config") = py::none(),
       "A weighting w(t) from its config (\"type\": sds, uniform, fantasia3d, noise_to_signal).");
-
 }
 
 }  // namespace sds::python

@@ -25,15 +25,13 @@ void bind_ops(py::module_& m) {
       .def_readonly("rgb", &CompositeRaysOutput::rgb, DOC_ops_CompositeRaysOutput_rgb)
       .def_readonly("alpha", &CompositeRaysOutput::alpha, DOC_ops_CompositeRaysOutput_alpha)
       .def_readonly("depth", &CompositeRaysOutput::depth, DOC_ops_CompositeRaysOutput_depth)
-      .def_readonly("weights", &CompositeRaysOutput::weights,
-                    DOC_ops_CompositeRaysOutput_weights);
+      .def_readonly("weights", &CompositeRaysOutput::weights, DOC_ops_CompositeRaysOutput_weights);
   m.def("composite_rays", &composite_rays, py::arg("sigmas"), py::arg("rgbs"), py::arg("deltas"),
         py::arg("ts"), py::call_guard<py::gil_scoped_release>(), DOC_ops_composite_rays);
   m.def("trilinear_sample", &trilinear_sample, py::arg("grid"), py::arg("points"),
         py::call_guard<py::gil_scoped_release>(), DOC_ops_trilinear_sample);
   m.def("spherical_harmonics", &spherical_harmonics, py::arg("degree"), py::arg("dirs"),
-        py::arg("coeffs"), py::call_guard<py::gil_scoped_release>(),
-        DOC_ops_spherical_harmonics);
+        py::arg("coeffs"), py::call_guard<py::gil_scoped_release>(), DOC_ops_spherical_harmonics);
 
   py::classh<ProjectedGaussians>(m, "ProjectedGaussians", DOC_ops_ProjectedGaussians)
       .def_readonly("radii", &ProjectedGaussians::radii, DOC_ops_ProjectedGaussians_radii)
@@ -48,19 +46,17 @@ void bind_ops(py::module_& m) {
          const std::optional<at::Tensor>& opacities, const at::Tensor& viewmats,
          const at::Tensor& Ks, int64_t width, int64_t height, double eps2d, double near_plane,
          double far_plane, bool antialiased) {
-        return project_gaussians(means, quats, scales, or_undefined(opacities), viewmats, Ks,
-                                 width, height,
-                                 projection(eps2d, near_plane, far_plane, antialiased));
+        return project_gaussians(means, quats, scales, or_undefined(opacities), viewmats, Ks, width,
+                                 height, projection(eps2d, near_plane, far_plane, antialiased));
       },
       py::arg("means"), py::arg("quats"), py::arg("scales"), py::arg("opacities"),
-      py::arg("viewmats"), py::arg("Ks"), py::arg("width"), py::arg("height"),
-      py::kw_only(), py::arg("eps2d") = 0.3, py::arg("near_plane") = 0.01,
-      py::arg("far_plane") = 1e10, py::arg("antialiased") = false,
-      py::call_guard<py::gil_scoped_release>(), DOC_ops_project_gaussians);
+      py::arg("viewmats"), py::arg("Ks"), py::arg("width"), py::arg("height"), py::kw_only(),
+      py::arg("eps2d") = 0.3, py::arg("near_plane") = 0.01, py::arg("far_plane") = 1e10,
+      py::arg("antialiased") = false, py::call_guard<py::gil_scoped_release>(),
+      DOC_ops_project_gaussians);
 
   py::classh<TileIntersections>(m, "TileIntersections", DOC_ops_TileIntersections)
-      .def_readonly("isect_ids", &TileIntersections::isect_ids,
-                    DOC_ops_TileIntersections_isect_ids)
+      .def_readonly("isect_ids", &TileIntersections::isect_ids, DOC_ops_TileIntersections_isect_ids)
       .def_readonly("flatten_ids", &TileIntersections::flatten_ids,
                     DOC_ops_TileIntersections_flatten_ids)
       .def_readonly("offsets", &TileIntersections::offsets, DOC_ops_TileIntersections_offsets)
@@ -76,8 +72,8 @@ void bind_ops(py::module_& m) {
   m.def(
       "rasterize_to_pixels",
       [](const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& colors,
-         const at::Tensor& opacities, const std::optional<at::Tensor>& backgrounds,
-         int64_t width, int64_t height, const TileIntersections& tiles) {
+         const at::Tensor& opacities, const std::optional<at::Tensor>& backgrounds, int64_t width,
+         int64_t height, const TileIntersections& tiles) {
         return rasterize_to_pixels(means2d, conics, colors, opacities, or_undefined(backgrounds),
                                    width, height, tiles);
       },

@@ -57,9 +57,7 @@ class SharedPrior : public Prior {
                            const Conditioning& conditioning) override {
     return prior_->predict_noise(x_t, t, conditioning);
   }
-  std::vector<at::Tensor> trainable_parameters() override {
-    return prior_->trainable_parameters();
-  }
+  std::vector<at::Tensor> trainable_parameters() override { return prior_->trainable_parameters(); }
 
  private:
   std::shared_ptr<Prior> prior_;
@@ -87,8 +85,8 @@ void bind_prior(py::module_& m) {
            py::arg("t"), DOC_NoiseSchedule_alpha_bar)
       .def("add_noise", &NoiseSchedule::add_noise, py::arg("x0"), py::arg("eps"), py::arg("t"),
            DOC_NoiseSchedule_add_noise)
-      .def("x0_from_eps", &NoiseSchedule::x0_from_eps, py::arg("x_t"), py::arg("eps"),
-           py::arg("t"), DOC_NoiseSchedule_x0_from_eps);
+      .def("x0_from_eps", &NoiseSchedule::x0_from_eps, py::arg("x_t"), py::arg("eps"), py::arg("t"),
+           DOC_NoiseSchedule_x0_from_eps);
 
   py::classh<ReferenceView>(m, "ReferenceView", DOC_ReferenceView)
       .def(py::init([](const at::Tensor& rgb, const Camera& camera) {
@@ -109,8 +107,8 @@ void bind_prior(py::module_& m) {
              c.reference = std::move(reference);
              return c;
            }),
-           py::arg("prompts"), py::arg("cameras") = py::none(),
-           py::arg("drop_camera") = py::none(), py::arg("reference") = py::none())
+           py::arg("prompts"), py::arg("cameras") = py::none(), py::arg("drop_camera") = py::none(),
+           py::arg("reference") = py::none())
       .def_readwrite("prompts", &Conditioning::prompts, DOC_Conditioning_prompts)
       .def_readwrite("cameras", &Conditioning::cameras, DOC_Conditioning_cameras)
       .def_readwrite("drop_camera", &Conditioning::drop_camera, DOC_Conditioning_drop_camera)
@@ -118,12 +116,12 @@ void bind_prior(py::module_& m) {
       .def("prompt", &Conditioning::prompt, py::arg("b"), DOC_Conditioning_prompt)
       .def("unconditional", &Conditioning::unconditional, DOC_Conditioning_unconditional);
 
-  py::classh<Prior, PyPrior>(m, "Prior",
-                             (std::string(DOC_Prior) +
-                              "\n\nSubclass it in Python and implement predict_noise (and "
-                              "optionally schedule, read once, encode, decode and "
-                              "trainable_parameters); every C++ objective then calls it.")
-                                 .c_str())
+  py::classh<Prior, PyPrior>(
+      m, "Prior",
+      (std::string(DOC_Prior) + "\n\nSubclass it in Python and implement predict_noise (and "
+                                "optionally schedule, read once, encode, decode and "
+                                "trainable_parameters); every C++ objective then calls it.")
+          .c_str())
       .def(py::init<>())
       .def("schedule", &Prior::schedule, py::return_value_policy::reference_internal,
            DOC_Prior_schedule)
@@ -165,8 +163,7 @@ void bind_prior(py::module_& m) {
       .def("parse_prompt", &ExactPrior::parse_prompt, py::arg("prompt"),
            DOC_ExactPrior_parse_prompt)
       .def_property_readonly(
-          "prompts", [](const ExactPrior& p) { return p.scene().prompts(); },
-          DOC_Scene_prompts)
+          "prompts", [](const ExactPrior& p) { return p.scene().prompts(); }, DOC_Scene_prompts)
       .def_property_readonly(
           "scene", [](const ExactPrior& p) { return from_json(p.scene().to_json()); },
           "The scene in the file format (docs/exact-prior.md).")
@@ -188,29 +185,30 @@ void bind_prior(py::module_& m) {
   py::module_::import("atexit").attr("register")(py::cpp_function([] {
     for (auto& f : *factories) *f = py::object();
   }));
-  m.def("register_prior",
-        [](const std::string& name, py::function factory) {
-          auto held = std::make_shared<py::object>(std::move(factory));
-          factories->push_back(held);
-          // The factory gets the config dict (without "type") and returns an sds.Prior.
-          Registry<Prior>::instance().add(
-              name, [held, name](ConfigReader& c, const Prior::BuildContext&) {
-                py::gil_scoped_acquire gil;
-                SDS_CHECK(static_cast<bool>(*held),
-                          "prior \"{}\": registered by a Python interpreter that has exited", name);
-                py::dict config;
-                for (const auto& key : c.keys()) {
-                  if (key != "type") config[py::str(key)] = from_json(c.raw(key));
-                }
-                py::object made = (*held)(config);
-                auto prior = made.cast<std::shared_ptr<Prior>>();
-                SDS_CHECK(prior != nullptr, "prior \"{}\": the factory returned None", name);
-                return std::unique_ptr<Prior>(new SharedPrior(prior));
-              });
-        },
-        py::arg("name"), py::arg("factory"),
-        "Registers a Python prior under `name` for configs ({\"type\": name, ...}): "
-        "factory(config_dict) returns an sds.Prior.");
+  m.def(
+      "register_prior",
+      [](const std::string& name, py::function factory) {
+        auto held = std::make_shared<py::object>(std::move(factory));
+        factories->push_back(held);
+        // The factory gets the config dict (without "type") and returns an sds.Prior.
+        Registry<Prior>::instance().add(
+            name, [held, name](ConfigReader& c, const Prior::BuildContext&) {
+              py::gil_scoped_acquire gil;
+              SDS_CHECK(static_cast<bool>(*held),
+                        "prior \"{}\": registered by a Python interpreter that has exited", name);
+              py::dict config;
+              for (const auto& key : c.keys()) {
+                if (key != "type") config[py::str(key)] = from_json(c.raw(key));
+              }
+              py::object made = (*held)(config);
+              auto prior = made.cast<std::shared_ptr<Prior>>();
+              SDS_CHECK(prior != nullptr, "prior \"{}\": the factory returned None", name);
+              return std::unique_ptr<Prior>(new SharedPrior(prior));
+            });
+      },
+      py::arg("name"), py::arg("factory"),
+      "Registers a Python prior under `name` for configs ({\"type\": name, ...}): "
+      "factory(config_dict) returns an sds.Prior.");
 }
 
 }  // namespace sds::python

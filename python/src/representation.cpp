@@ -54,11 +54,13 @@ void bind_representation(py::module_& m) {
       .def_readonly("vertices", &Mesh::vertices, DOC_Mesh_vertices)
       .def_readonly("faces", &Mesh::faces, DOC_Mesh_faces)
       .def_readonly("colors", &Mesh::colors, DOC_Mesh_colors)
-      .def("write_obj", [](const Mesh& mesh, const std::filesystem::path& p) { write_obj(p, mesh); },
-           py::arg("path"), DOC_write_obj)
-      .def("write_ply",
-           [](const Mesh& mesh, const std::filesystem::path& p) { write_mesh_ply(p, mesh); },
-           py::arg("path"), DOC_write_mesh_ply);
+      .def(
+          "write_obj", [](const Mesh& mesh, const std::filesystem::path& p) { write_obj(p, mesh); },
+          py::arg("path"), DOC_write_obj)
+      .def(
+          "write_ply",
+          [](const Mesh& mesh, const std::filesystem::path& p) { write_mesh_ply(p, mesh); },
+          py::arg("path"), DOC_write_mesh_ply);
 
   py::classh<Representation, PyRepresentation>(m, "Representation", DOC_Representation)
       .def(py::init<>())
@@ -136,8 +138,8 @@ void bind_representation(py::module_& m) {
       "make_representation",
       [](const py::object& config, uint64_t seed,
          const py::kwargs& kwargs) -> std::shared_ptr<Representation> {
-        return make<Representation>(part_config(config, kwargs, "representation"),
-                                    "representation", Representation::BuildContext{seed});
+        return make<Representation>(part_config(config, kwargs, "representation"), "representation",
+                                    Representation::BuildContext{seed});
       },
       py::arg("config") = py::none(), py::arg("seed") = 0,
       "A representation from its config (\"type\": voxel_grid, gaussians).");

@@ -59,7 +59,8 @@ void bind_train(py::module_& m) {
             auto d = out.cast<py::dict>();
             r.rgb = d["rgb"].cast<at::Tensor>();
             r.alpha = d["alpha"].cast<at::Tensor>();
-            if (d.contains("depth") && !d["depth"].is_none()) r.depth = d["depth"].cast<at::Tensor>();
+            if (d.contains("depth") && !d["depth"].is_none())
+              r.depth = d["depth"].cast<at::Tensor>();
             return r;
           };
         }
@@ -206,8 +207,8 @@ void bind_train(py::module_& m) {
         py::gil_scoped_release release;
         return geometry_iou(r, prior.scene().find(prompt), resolution);
       },
-      py::arg("representation"), py::arg("prior"), py::arg("prompt"),
-      py::arg("resolution") = 64, DOC_geometry_iou);
+      py::arg("representation"), py::arg("prior"), py::arg("prompt"), py::arg("resolution") = 64,
+      DOC_geometry_iou);
 }
 
 }  // namespace sds::python

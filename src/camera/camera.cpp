@@ -31,8 +31,7 @@ at::Tensor matrix(const std::array<double, 16>& m) {
 
 }  // namespace
 
-std::string view_sector(double azimuth_deg, double elevation_deg,
-                        const ViewSectorThresholds& t) {
+std::string view_sector(double azimuth_deg, double elevation_deg, const ViewSectorThresholds& t) {
   double a = std::fmod(azimuth_deg, 360.0);
   if (a > 180.0) a -= 360.0;
   if (a <= -180.0) a += 360.0;
@@ -47,8 +46,8 @@ std::string view_sector(double azimuth_deg, double elevation_deg,
 Camera Camera::orbit(double elevation_deg, double azimuth_deg, double radius, double fovy_deg,
                      int64_t height, int64_t width) {
   SDS_CHECK(std::isfinite(elevation_deg) && std::isfinite(azimuth_deg),
-            "orbit camera: expected finite angles, got elevation {} and azimuth {}",
-            elevation_deg, azimuth_deg);
+            "orbit camera: expected finite angles, got elevation {} and azimuth {}", elevation_deg,
+            azimuth_deg);
   SDS_CHECK(radius > 0 && std::isfinite(radius), "orbit camera: expected radius > 0, got {}",
             radius);
   SDS_CHECK(fovy_deg > 0 && fovy_deg < 180,
@@ -175,8 +174,8 @@ double Camera::fovy_deg() const {
 }
 
 Camera Camera::resized(int64_t new_height, int64_t new_width) const {
-  SDS_CHECK(new_height > 0 && new_width > 0,
-            "camera: expected a positive image size, got {} x {}", new_height, new_width);
+  SDS_CHECK(new_height > 0 && new_width > 0, "camera: expected a positive image size, got {} x {}",
+            new_height, new_width);
   Camera c = *this;
   const double sx = static_cast<double>(new_width) / static_cast<double>(width);
   const double sy = static_cast<double>(new_height) / static_cast<double>(height);
@@ -210,11 +209,11 @@ CameraBatch CameraBatch::from_tensors(const at::Tensor& c2w, const at::Tensor& K
   auto k = ks.accessor<double, 3>();
   std::vector<Camera> cameras;
   for (int64_t b = 0; b < c2w.size(0); ++b) {
-    SDS_CHECK(k[b][0][1] == 0 && k[b][1][0] == 0 && k[b][2][0] == 0 && k[b][2][1] == 0 &&
-                  k[b][2][2] == 1,
-              "CameraBatch: expected K[{}] as [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]", b);
-    cameras.push_back(Camera::from_c2w(c2w[b], k[b][0][0], k[b][1][1], k[b][0][2], k[b][1][2],
-                                       width, height));
+    SDS_CHECK(
+        k[b][0][1] == 0 && k[b][1][0] == 0 && k[b][2][0] == 0 && k[b][2][1] == 0 && k[b][2][2] == 1,
+        "CameraBatch: expected K[{}] as [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]", b);
+    cameras.push_back(
+        Camera::from_c2w(c2w[b], k[b][0][0], k[b][1][1], k[b][0][2], k[b][1][2], width, height));
   }
   return CameraBatch(std::move(cameras));
 }

@@ -7,8 +7,8 @@
 
 int main() {
   auto prior = std::make_shared<sds::ExactPrior>(sds::Scene::builtin());
-  auto guidance = sds::make<sds::Guidance>(sds::Json{{"type", "sds"}, {"guidance_scale", 1.0}}, "guidance",
-                                           {prior, "a small robot"});
+  auto guidance = sds::make<sds::Guidance>(sds::Json{{"type", "sds"}, {"guidance_scale", 1.0}},
+                                           "guidance", {prior, "a small robot"});
   auto& sds_guidance = dynamic_cast<sds::DistillationGuidance&>(*guidance);
   sds::CameraBatch cameras({sds::Camera::orbit(10, 30, 3, 40, 16, 16)});
   at::Generator generator = sds::make_generator(0);
