@@ -61,9 +61,16 @@ def generate(config, out_dir, *, resume=False, exports=(), turntable=True, on_st
         return _C._generate(config, _os.fspath(out_dir), resume, list(exports), turntable, step)
 
 
-def evaluate(configs, out, *, seeds=3, concepts=(), threshold_db=18.0, small=False, log=print):
+def evaluate(configs, out, *, seeds=3, concepts=(), threshold_db=18.0, small=False, log=None,
+             progress=True):
     """`sds eval`: every config (paths) on every concept and seed, scored against ground truth.
     Writes out/results.md and out/results.json and returns the table as a dict (runs, cells,
-    options, markdown)."""
-    return _C._evaluate([_os.fspath(c) for c in configs], seeds, _os.fspath(out), list(concepts),
-                        threshold_db, small, log)
+    options, markdown). `log(line)` gets one line per finished run; the progress bar counts
+    runs (tqdm where installed)."""
+    with _progress_bar(None, 0, enabled=progress, unit="run") as bar:
+        def finished(line):
+            bar.log(line)
+            if log is not None:
+                log(line)
+        return _C._evaluate([_os.fspath(c) for c in configs], seeds, _os.fspath(out),
+                            list(concepts), threshold_db, small, finished)

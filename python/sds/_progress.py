@@ -7,6 +7,9 @@ class _Lines:
     def __init__(self, total, initial):
         self.total, self.done, self.next = total, initial, 0.1
 
+    def log(self, line):
+        print(line, file=sys.stderr)
+
     def update(self, info):
         self.done = info["step"]
         if self.total and self.done / self.total >= self.next - 1e-9:
@@ -17,6 +20,10 @@ class _Lines:
 class _Tqdm:
     def __init__(self, bar):
         self.bar = bar
+
+    def log(self, line):
+        self.bar.update(1)
+        self.bar.write(line)
 
     def update(self, info):
         self.bar.update(info["step"] - self.bar.n)
@@ -30,9 +37,12 @@ class _Silent:
     def update(self, info):
         pass
 
+    def log(self, line):
+        pass
+
 
 @contextlib.contextmanager
-def progress_bar(total, initial=0, enabled=True):
+def progress_bar(total, initial=0, enabled=True, unit="step"):
     if not enabled:
         yield _Silent()
         return
@@ -41,5 +51,5 @@ def progress_bar(total, initial=0, enabled=True):
     except ImportError:
         yield _Lines(total, initial)
         return
-    with tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True) as bar:
+    with tqdm(total=total, initial=initial, unit=unit, dynamic_ncols=True) as bar:
         yield _Tqdm(bar)

@@ -93,8 +93,10 @@ def test_generate_returns_the_metrics_and_writes_the_run_folder(source_dir, tmp_
 
 
 def test_evaluate_small_returns_the_table(source_dir, tmp_path):
+    lines = []
     table = sds.evaluate([source_dir / "examples/configs/eval/sds.json"], tmp_path, small=True,
-                         log=None)
+                         log=lines.append)
+    assert len(lines) == 1
     assert len(table["runs"]) == 1 and "| sds |" in table["markdown"].replace("|sds|", "| sds |")
     assert (tmp_path / "results.md").exists()
 
