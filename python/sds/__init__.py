@@ -52,8 +52,8 @@ def generate(config, out_dir, *, resume=False, exports=(), turntable=True, on_st
     seconds and exported (the files written for `exports`: "ply", "obj", "mesh_ply")."""
     if isinstance(config, (str, _os.PathLike)):
         config = _C.read_config(_os.fspath(config))
-    total = int(config.get("steps", 250))
-    with _progress_bar(total, 0, enabled=progress) as bar:
+    # The bar learns the run's length from the first step (the config's default lives in C++).
+    with _progress_bar(None, 0, enabled=progress) as bar:
         def step(info):
             bar.update(info)
             if on_step is not None:

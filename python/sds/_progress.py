@@ -11,6 +11,7 @@ class _Lines:
         print(line, file=sys.stderr)
 
     def update(self, info):
+        self.total = self.total or info["total_steps"]
         self.done = info["step"]
         if self.total and self.done / self.total >= self.next - 1e-9:
             print(f"step {self.done}/{self.total} loss {info['loss']:.4g}", file=sys.stderr)
@@ -26,6 +27,8 @@ class _Tqdm:
         self.bar.write(line)
 
     def update(self, info):
+        if self.bar.total is None:
+            self.bar.total = info["total_steps"]
         self.bar.update(info["step"] - self.bar.n)
         shown = {"loss": f"{info['loss']:.4g}"}
         if "psnr" in info["metrics"]:

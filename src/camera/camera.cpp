@@ -205,7 +205,9 @@ CameraBatch CameraBatch::from_tensors(const at::Tensor& c2w, const at::Tensor& K
   SDS_CHECK(c2w.size(0) >= 1, "CameraBatch: expected at least one camera, got none");
   at::Tensor ks = K.dim() == 2 ? K.unsqueeze(0).expand({c2w.size(0), 3, 3}) : K;
   check_shape(ks, "K", {c2w.size(0), 3, 3}, "[B, 3, 3] or [3, 3]");
+  // One copy of each to the host (from_c2w's own copy is then a no-op).
   ks = ks.detach().to(at::kCPU, at::kDouble).contiguous();
+  const at::Tensor poses = c2w.detach().to(at::kCPU, at::kDouble);
   auto k = ks.accessor<double, 3>();
   std::vector<Camera> cameras;
   for (int64_t b = 0; b < c2w.size(0); ++b) {
@@ -213,7 +215,7 @@ CameraBatch CameraBatch::from_tensors(const at::Tensor& c2w, const at::Tensor& K
         k[b][0][1] == 0 && k[b][1][0] == 0 && k[b][2][0] == 0 && k[b][2][1] == 0 && k[b][2][2] == 1,
         "CameraBatch: expected K[{}] as [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]", b);
     cameras.push_back(
-        Camera::from_c2w(c2w[b], k[b][0][0], k[b][1][1], k[b][0][2], k[b][1][2], width, height));
+        Camera::from_c2w(poses[b], k[b][0][0], k[b][1][1], k[b][0][2], k[b][1][2], width, height));
   }
   return CameraBatch(std::move(cameras));
 }

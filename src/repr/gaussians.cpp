@@ -208,9 +208,13 @@ RenderOutput Gaussians::render(const CameraBatch& cameras, const RenderOptions& 
                      at::sigmoid(params_.opacity_logits), sh, viewmats, ks, w, h, bg, ro);
   if (at::GradMode::is_enabled()) strategy_.step_pre_backward(out.meta);
   // Camera z to distance along the ray: |(x/z, y/z, 1)| per pixel.
-  auto intrinsic = [&](int64_t row, int64_t col) { return ks.select(1, row).select(1, col).view({b, 1, 1}); };
-  at::Tensor x = ((at::arange(w, at::kFloat) + 0.5).view({1, 1, w}) - intrinsic(0, 2)) / intrinsic(0, 0);
-  at::Tensor y = ((at::arange(h, at::kFloat) + 0.5).view({1, h, 1}) - intrinsic(1, 2)) / intrinsic(1, 1);
+  auto intrinsic = [&](int64_t row, int64_t col) {
+    return ks.select(1, row).select(1, col).view({b, 1, 1});
+  };
+  at::Tensor u = (at::arange(w, at::kFloat) + 0.5).view({1, 1, w});
+  at::Tensor v = (at::arange(h, at::kFloat) + 0.5).view({1, h, 1});
+  at::Tensor x = (u - intrinsic(0, 2)) / intrinsic(0, 0);
+  at::Tensor y = (v - intrinsic(1, 2)) / intrinsic(1, 1);
   at::Tensor stretch = at::sqrt(1 + x * x + y * y).unsqueeze(-1);  // [B, H, W, 1]
   RenderOutput r;
   r.rgb = out.rgb.permute({0, 3, 1, 2});
