@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
     auto out = e.representation->render(cams, e.trainer.render);
     render_ms.push_back(ms_since(t0));
     t0 = std::chrono::steady_clock::now();
-    auto loss = e.guidance->compute({out.rgb, cams, i, 250, g}).loss;
+    auto loss = e.guidance->compute({out.rgb, cams, i, 250, g, g}).loss;
     guidance_ms.push_back(ms_since(t0));
     t0 = std::chrono::steady_clock::now();
     loss.backward();

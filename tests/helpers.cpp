@@ -4,6 +4,8 @@
 #include <ftw.h>
 #include <stdio.h>
 
+#include <cstdlib>
+
 #include "sds/core/checks.h"
 
 namespace sds::test {
@@ -41,5 +43,19 @@ std::filesystem::path fresh_temp_dir(const std::string& name) {
 }
 
 bool cuda_available() { return built_with_cuda() && at::hasCUDA(); }
+
+bool require_cuda_or_skip() {
+  if (cuda_available()) return true;
+  std::fprintf(stderr, "SKIPPED: %s\n",
+               built_with_cuda() ? "no usable CUDA device"
+                                 : "the library was built without CUDA (SDS_CUDA=OFF)");
+  const char* code = std::getenv("SDS_TEST_SKIP_EXIT_CODE");
+  if (code == nullptr || *code == '\0') return false;
+  std::fflush(stdout);
+  std::fflush(stderr);
+  // _Exit, not exit: nothing of the test ran, and the static destructors of torch's libraries
+  // (and, in the sanitizer build, LeakSanitizer's exit-time check) have nothing to add here.
+  std::_Exit(std::atoi(code));
+}
 
 }  // namespace sds::test

@@ -61,14 +61,14 @@ TEST_CASE("BSD personalises first, then follows w(t) (eps_cfg^personal - eps_phi
   at::Tensor rgb0 = at::rand({2, 3, kSize, kSize}, gen);
   auto step = [&](int64_t i) {
     at::Tensor rgb = rgb0.clone().requires_grad_(true);
-    sds::GuidanceOutput out = g->compute({rgb, cams, i, 20, gen});
+    sds::GuidanceOutput out = g->compute({rgb, cams, i, 20, gen, gen});
     return std::make_pair(torch::autograd::grad({out.loss}, {rgb}, {}, false, true)[0], out);
   };
   // Steps 0-2 personalise only: augmentations at steps 0 and 2, no gradient for the 3D model.
   for (int64_t i = 0; i < 3; ++i) {
     auto [grad, out] = step(i);
     CHECK((!grad.defined() || grad.abs().max().item<double>() == 0.0));
-    CHECK(out.metrics.at("personal_components") == (i < 2 ? 2.0 : 4.0));
+    CHECK(out.metrics.at("personal_components").item<double>() == (i < 2 ? 2.0 : 4.0));
   }
   CHECK(g->personalised().personal_count(kSize, kSize) == 4);
   auto [grad, out] = step(3);

@@ -229,10 +229,7 @@ TEST_CASE("composite_rays rejects bad input with sds::Error", "[ops][composite_r
 }
 
 TEST_CASE("composite_rays CUDA matches CPU", "[ops][composite_rays][cuda]") {
-  if (!sds::test::cuda_available()) {
-    WARN("no CUDA device (or a build without CUDA): skipping the CUDA comparison");
-    return;
-  }
+  SDS_REQUIRE_CUDA();
   const int64_t R = 1000, S = 64;
   for (const at::ScalarType dtype : {at::kDouble, at::kFloat}) {
     INFO("dtype " << c10::toString(dtype));

@@ -7,6 +7,7 @@
 
 #include "sds/camera/sampler.h"
 #include "sds/core/checks.h"
+#include "sds/core/device.h"
 #include "sds/core/io.h"
 #include "sds/core/json.h"
 #include "sds/core/registry.h"
@@ -115,4 +116,49 @@ TEST_CASE("derived seeds are deterministic and distinct", "[core]") {
   CHECK(sds::derive_seed(1, 2, 3) != sds::derive_seed(2, 2, 3));
   auto g1 = sds::make_generator(42), g2 = sds::make_generator(42);
   CHECK(at::equal(at::randn({5}, g1), at::randn({5}, g2)));
+}
+
+TEST_CASE("devices are parsed and checked up front", "[core][errors]") {
+  CHECK(sds::parse_device("cpu") == at::Device(at::kCPU));
+  REQUIRE_THROWS_WITH(sds::parse_device("tpu"), Contains("\"cpu\", \"cuda\" or \"cuda:N\""));
+  REQUIRE_THROWS_WITH(sds::parse_device("cuda:x"), Contains("cuda:x"));
+  if (!sds::test::cuda_available()) {
+    // Without a GPU (or a CUDA build) "cuda" names what is missing instead of failing later.
+    REQUIRE_THROWS_WITH(sds::parse_device("cuda"),
+                        Contains("no CUDA device") || Contains("no CUDA kernels"));
+  } else {
+    REQUIRE_THROWS_WITH(sds::parse_device("cuda:99"), Contains("CUDA device(s)"));
+  }
+}
+
+TEST_CASE("value checks run on the CPU always and on a device only in debug mode", "[core]") {
+  const at::Tensor bad = at::full({3}, NAN);
+  const bool before = sds::debug_checks();
+  sds::set_debug_checks(false);
+  CHECK(sds::value_checks_enabled(bad));
+  REQUIRE_THROWS_WITH(sds::check_finite(bad, "x"), Contains("NaN or Inf"));
+  sds::set_debug_checks(true);
+  CHECK(sds::debug_checks());
+  sds::set_debug_checks(before);
+}
+
+TEST_CASE("a fixed-size config array must have exactly its size", "[core][errors]") {
+  sds::Json j = {{"range", {0, 30, 60}}, {"pair", {1, 2}}, {"scalar", 3}};
+  sds::ConfigReader c(j, "camera_sampler");
+  REQUIRE_THROWS_WITH((c.get<std::array<double, 2>>("range", {0, 0})),
+                      Contains("camera_sampler.range") && Contains("array of 2 values") &&
+                          Contains("[0,30,60]"));
+  CHECK((c.get<std::array<double, 2>>("pair", {0, 0})) == std::array<double, 2>{1, 2});
+  REQUIRE_THROWS_WITH((c.get<std::array<double, 2>>("scalar", {0, 0})),
+                      Contains("array of 2 values"));
+}
+
+TEST_CASE("draw_normal draws on the generator's device and returns on the tensor's", "[core]") {
+  at::Generator a = sds::make_generator(7), b = sds::make_generator(7);
+  const at::Tensor like = at::zeros({2}, at::kDouble);
+  const at::Tensor x = sds::draw_normal({4, 3}, a, like);
+  CHECK(x.scalar_type() == at::kDouble);
+  CHECK(x.sizes() == at::IntArrayRef({4, 3}));
+  // The same seed, the same numbers; they are N(0, 1) draws of torch's CPU generator.
+  CHECK(at::equal(x, at::randn({4, 3}, b, at::kDouble)));
 }

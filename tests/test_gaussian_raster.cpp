@@ -485,10 +485,7 @@ TEST_CASE("the Gaussian ops reject bad input with sds::Error", "[gaussian][error
 }
 
 TEST_CASE("the CUDA splatting kernels match the CPU ones", "[gaussian][cuda]") {
-  if (!sds::test::cuda_available()) {
-    WARN("no CUDA device: skipped");
-    return;
-  }
+  SDS_REQUIRE_CUDA();
   // Tile 16 in both precisions; the other sizes exercise the backward's padded warps (tile 1, 4
   // and 12 do not fill whole warps) and the opt-in shared memory (32 in float64).
   for (const auto& run_case : {std::pair<at::ScalarType, int64_t>{at::kFloat, 16},

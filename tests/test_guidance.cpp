@@ -124,7 +124,7 @@ TEST_CASE("the SDS gradient reaching the image is 2 w(t) (eps_hat - eps) / B", "
   at::Tensor rgb = at::rand({b, 3, 4, 4}, at::kDouble).requires_grad_(true);
   // Replay the guidance's draws: t first, then the noise, from the same generator.
   auto g = sds::make_generator(7), replay = sds::make_generator(7);
-  sds::GuidanceOutput out = guidance.compute({rgb, cameras(b, 4), 0, 10, g});
+  sds::GuidanceOutput out = guidance.compute({rgb, cameras(b, 4), 0, 10, g, g});
   out.loss.backward();
   at::Tensor t = sds::UniformTimestep({20, 980}).sample(0, 10, b, replay);
   at::Tensor noise = at::randn({b, 3, 4, 4}, replay, at::kDouble);
@@ -135,7 +135,7 @@ TEST_CASE("the SDS gradient reaching the image is 2 w(t) (eps_hat - eps) / B", "
   at::Tensor eps_hat = eps_c + 100 * (eps_c - eps_u);
   at::Tensor expected = 2 * (1 - a) * (eps_hat - noise) / b;
   CHECK(at::allclose(rgb.grad(), expected, 1e-10, 1e-12));
-  CHECK(out.metrics.at("grad_norm") == Approx(((1 - a) * (eps_hat - noise)).norm().item<double>()));
+  CHECK(out.metrics.at("grad_norm").item<double>() == Approx(((1 - a) * (eps_hat - noise)).norm().item<double>()));
   CHECK(prior->calls == 2);
 }
 
@@ -148,7 +148,7 @@ TEST_CASE("SDS skips the unconditional pass at diffusers scale 1 and clips on re
                     std::make_unique<sds::UniformWeighting>(), common);
   at::Tensor rgb = at::rand({2, 3, 4, 4}).requires_grad_(true);
   auto g = sds::make_generator(1);
-  guidance.compute({rgb, cameras(2, 4), 0, 10, g}).loss.backward();
+  guidance.compute({rgb, cameras(2, 4), 0, 10, g, g}).loss.backward();
   CHECK(prior->calls == 1);
   // |d loss / d rgb| = 2 |clip(g)| / B <= 2 * 0.01 / 2.
   CHECK(rgb.grad().abs().max().item<double>() <= 0.01 + 1e-7);
@@ -177,8 +177,8 @@ TEST_CASE("bad guidance parameters are errors", "[guidance][errors]") {
                       Contains("1200"));
   auto guidance = sds::make<sds::Guidance>(sds::Json("sds"), "guidance", ctx);
   auto g = sds::make_generator(0);
-  REQUIRE_THROWS_WITH(guidance->compute({at::rand({2, 4, 4, 4}), cameras(2, 4), 0, 1, g}),
+  REQUIRE_THROWS_WITH(guidance->compute({at::rand({2, 4, 4, 4}), cameras(2, 4), 0, 1, g, g}),
                       Contains("[B, 3, H, W]"));
-  REQUIRE_THROWS_WITH(guidance->compute({at::rand({2, 3, 4, 4}), cameras(3, 4), 0, 1, g}),
+  REQUIRE_THROWS_WITH(guidance->compute({at::rand({2, 3, 4, 4}), cameras(3, 4), 0, 1, g, g}),
                       Contains("one camera per image"));
 }

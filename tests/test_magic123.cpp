@@ -111,7 +111,7 @@ TEST_CASE("magic123's gradient is lambda_2d g_2d + lambda_3d g_3d", "[magic123]"
   auto grad_of = [&](const std::function<at::Tensor(const sds::GuidanceInput&)>& loss) {
     at::Tensor rgb = rgb0.clone().requires_grad_(true);
     auto gen = sds::make_generator(8);
-    return torch::autograd::grad({loss({rgb, cams, 3, 10, gen})}, {rgb})[0];
+    return torch::autograd::grad({loss({rgb, cams, 3, 10, gen, gen})}, {rgb})[0];
   };
   at::Tensor joint = grad_of([&](const sds::GuidanceInput& in) { return m.compute(in).loss; });
   at::Tensor parts = grad_of([&](const sds::GuidanceInput& in) {
@@ -150,7 +150,7 @@ TEST_CASE("magic123's reference losses: 5 MSE(rgb a, ref a) + 0.5 MSE(alpha, ref
   const double n = static_cast<double>(p.numel());
   const double cov = (p * q).sum().item<double>() / n - p.mean().item<double>() * q.mean().item<double>();
   const double pearson = cov / (p.std(false).item<double>() * q.std(false).item<double>());
-  CHECK(out.metrics.at("ref_depth") == Approx((1 - pearson) / 2).epsilon(1e-4));
+  CHECK(out.metrics.at("ref_depth").item<double>() == Approx((1 - pearson) / 2).epsilon(1e-4));
   const double n_rgb = 3.0 * kSize * kSize, n_alpha = 1.0 * kSize * kSize;
   at::Tensor diff = (rgb - ref_rgb) * ref_alpha;
   CHECK(out.loss.item<double>() ==
@@ -173,10 +173,12 @@ TEST_CASE("the trainer renders magic123's reference view and fits it", "[magic12
                                          "/examples/configs/eval/magic123.json");
   config["steps"] = 40;
   config["prompt"] = "a house";
+  config["trainer"]["log_every"] = 1;  // the reference loss of every step
   sds::Experiment e = sds::Experiment::from_config(config, {});
   sds::Trainer trainer(e.representation, e.sampler, e.guidance, e.trainer);
   std::vector<double> ref_rgb;
   trainer.train([&](const sds::StepInfo& info) {
+    REQUIRE(info.logged);
     REQUIRE(info.metrics.count("ref_rgb") == 1);
     REQUIRE(info.metrics.count("3d_t") == 1);
     ref_rgb.push_back(info.metrics.at("ref_rgb"));

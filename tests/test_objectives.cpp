@@ -238,10 +238,10 @@ TEST_CASE("bad objective parameters are errors", "[objectives][errors]") {
   REQUIRE_THROWS_WITH(build(R"({"type": "ism", "timesteps": {"type": "uniform", "min_step": -5}})"),
                       Contains("-5"));
   REQUIRE_THROWS_WITH(build(R"({"type": "nfsd", "negative_prompt": "a cat"})")->compute(
-                          {at::rand({1, 3, kSize, kSize}), cameras({0}), 0, 1, at::Generator()}),
+                          {at::rand({1, 3, kSize, kSize}), cameras({0}), 0, 1, at::Generator(), at::Generator()}),
                       Contains("generator"));
   auto gen = sds::make_generator(0);
   REQUIRE_THROWS_WITH(build(R"({"type": "nfsd", "negative_prompt": "a cat"})")->compute(
-                          {at::rand({1, 3, kSize, kSize}), cameras({0}), 0, 1, gen}),
+                          {at::rand({1, 3, kSize, kSize}), cameras({0}), 0, 1, gen, gen}),
                       Contains("a cat") && Contains("a red mug"));
 }

@@ -272,10 +272,7 @@ TEST_CASE("trilinear_sample rejects bad input with sds::Error", "[ops][trilinear
 }
 
 TEST_CASE("trilinear_sample CUDA matches CPU", "[ops][trilinear_sample][cuda]") {
-  if (!sds::test::cuda_available()) {
-    WARN("no CUDA device (or a build without CUDA): skipping the CUDA comparison");
-    return;
-  }
+  SDS_REQUIRE_CUDA();
   at::manual_seed(7);
   const at::Device cuda(at::kCUDA);
   for (const at::ScalarType dtype : {at::kDouble, at::kFloat}) {

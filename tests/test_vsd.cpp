@@ -92,7 +92,7 @@ TEST_CASE("VSD trains its particle model in the trainer's optimiser step", "[obj
   auto cams = cameras({0, 180});
   at::Tensor rgb = exact_prior()->ground_truth(kPrompt, cams).rgb.clone().requires_grad_(true);
   auto gen = sds::make_generator(1);
-  sds::GuidanceOutput out = vsd->compute({rgb, cams, 0, 10, gen});
+  sds::GuidanceOutput out = vsd->compute({rgb, cams, 0, 10, gen, gen});
   REQUIRE(out.metrics.count("particle_loss") == 1);
   out.loss.backward();
   // The image gets the VSD gradient; the last (zero-initialised) layer gets a particle gradient.

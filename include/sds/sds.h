@@ -4,6 +4,7 @@
 #include "sds/camera/camera.h"
 #include "sds/camera/sampler.h"
 #include "sds/core/checks.h"
+#include "sds/core/device.h"
 #include "sds/core/error.h"
 #include "sds/core/io.h"
 #include "sds/core/json.h"

@@ -41,6 +41,13 @@ std::shared_ptr<T> make_as(const Json& config, const std::string& where,
 /// `generator`, or torch's default CPU generator when None (torch's own convention).
 at::Generator generator_or_default(const std::optional<at::Generator>& generator);
 
+/// A device from "cpu", "cuda", "cuda:N" or a torch.device (None: the CPU); sds.Error when the
+/// build or the machine cannot run there.
+at::Device device_arg(const py::handle& device);
+
+/// Metrics from a dict of floats or one-element tensors.
+Metrics metrics_arg(const py::handle& metrics);
+
 void bind_core(py::module_& m);
 void bind_camera(py::module_& m);
 void bind_prior(py::module_& m);

@@ -76,11 +76,13 @@ void bind_camera(py::module_& m) {
       .def("azimuth_deg", &CameraBatch::azimuth_deg, DOC_CameraBatch_elevation_deg)
       .def(
           "rays",
-          [](const CameraBatch& b, int64_t supersample, std::optional<at::ScalarType> dtype) {
-            Rays r = b.rays(supersample, dtype.value_or(at::kFloat));
+          [](const CameraBatch& b, int64_t supersample, std::optional<at::ScalarType> dtype,
+             const py::object& device) {
+            Rays r = b.rays(supersample, dtype.value_or(at::kFloat), device_arg(device));
             return py::make_tuple(r.origins, r.directions);
           },
           py::arg("supersample") = 1, py::arg("dtype") = py::none(),
+          py::arg("device") = py::none(),
           ("(origins, directions), `[B, H, W, 3]` each.\n\n" + std::string(DOC_CameraBatch_rays))
               .c_str())
       .def("resized", &CameraBatch::resized, py::arg("height"), py::arg("width"),

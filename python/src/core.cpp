@@ -87,9 +87,44 @@ at::Generator generator_or_default(const std::optional<at::Generator>& generator
   return generator ? *generator : at::detail::getDefaultCPUGenerator();
 }
 
+at::Device device_arg(const py::handle& device) {
+  if (device.is_none()) return at::kCPU;
+  if (py::isinstance<py::str>(device)) return parse_device(device.cast<std::string>());
+  const auto d = device.cast<at::Device>();
+  check_device_usable(d);
+  return d;
+}
+
+Metrics metrics_arg(const py::handle& metrics) {
+  Metrics out;
+  if (metrics.is_none()) return out;
+  for (auto [key, value] : metrics.cast<py::dict>()) {
+    const auto name = key.cast<std::string>();
+    if (py::isinstance(value, py::module_::import("torch").attr("Tensor"))) {
+      out[name] = value.cast<at::Tensor>().detach();
+    } else {
+      out[name] = at::scalar_tensor(value.cast<double>(), at::kDouble);
+    }
+  }
+  return out;
+}
+
 void bind_core(py::module_& m) {
   m.def("built_with_cuda", &built_with_cuda, DOC_built_with_cuda);
+  m.def("set_debug_checks", &set_debug_checks, py::arg("on"), DOC_set_debug_checks);
+  m.def("debug_checks", &debug_checks, DOC_debug_checks);
   m.def("step_generator", &step_generator, py::arg("seed"), py::arg("step"), DOC_step_generator);
+  m.def(
+      "step_device_generator",
+      [](uint64_t seed, int64_t step, const py::object& device,
+         const std::optional<at::Generator>& host) {
+        const at::Device d = device_arg(device);
+        return step_device_generator(seed, step, d, host ? *host : step_generator(seed, step));
+      },
+      py::arg("seed"), py::arg("step"), py::arg("device"), py::arg("host") = py::none(),
+      ("`host` defaults to step_generator(seed, step).\n\n" +
+       std::string(DOC_step_device_generator))
+          .c_str());
   m.def(
       "parse_config",
       [](const std::string& text, const std::string& source) {

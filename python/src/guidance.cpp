@@ -18,8 +18,10 @@ class PyGuidance : public Guidance, public py::trampoline_self_life_support {
 
 GuidanceOutput call_guidance(Guidance& g, const at::Tensor& rgb, const CameraBatch& cameras,
                              int64_t step, int64_t total_steps,
-                             const std::optional<at::Generator>& generator) {
-  GuidanceInput input{rgb, cameras, step, total_steps, generator_or_default(generator)};
+                             const std::optional<at::Generator>& generator,
+                             const std::optional<at::Generator>& device_generator) {
+  GuidanceInput input{rgb, cameras, step, total_steps, generator_or_default(generator),
+                      device_generator.value_or(at::Generator())};
   py::gil_scoped_release release;
   return g.compute(input);
 }
@@ -45,14 +47,18 @@ void bind_guidance(py::module_& m) {
       });
 
   py::classh<GuidanceOutput>(m, "GuidanceOutput", DOC_GuidanceOutput)
-      .def(py::init(
-               [](const at::Tensor& loss, std::map<std::string, double> metrics, double lr_scale) {
-                 return GuidanceOutput{loss, std::move(metrics), lr_scale};
-               }),
-           py::arg("loss"), py::arg("metrics") = std::map<std::string, double>{},
-           py::arg("lr_scale") = 1.0)
+      .def(py::init([](const at::Tensor& loss, const py::object& metrics, double lr_scale) {
+             return GuidanceOutput{loss, metrics_arg(metrics), lr_scale};
+           }),
+           py::arg("loss"), py::arg("metrics") = py::none(), py::arg("lr_scale") = 1.0,
+           "`metrics`: a dict of floats or one-element tensors (kept on their device).")
       .def_readwrite("loss", &GuidanceOutput::loss, DOC_GuidanceOutput_loss)
-      .def_readwrite("metrics", &GuidanceOutput::metrics)
+      .def_property(
+          "metrics", [](const GuidanceOutput& o) { return o.metrics; },
+          [](GuidanceOutput& o, const py::object& metrics) { o.metrics = metrics_arg(metrics); },
+          DOC_Metrics)
+      .def("logged_metrics", [](const GuidanceOutput& o) { return log_metrics(o.metrics); },
+           DOC_log_metrics)
       .def_readwrite("lr_scale", &GuidanceOutput::lr_scale, DOC_GuidanceOutput_lr_scale);
 
   py::classh<GuidanceInput>(m, "GuidanceInput", DOC_GuidanceInput)
@@ -60,15 +66,23 @@ void bind_guidance(py::module_& m) {
       .def_readonly("cameras", &GuidanceInput::cameras, DOC_GuidanceInput_cameras)
       .def_readonly("step", &GuidanceInput::step, DOC_GuidanceInput_step)
       .def_readonly("total_steps", &GuidanceInput::total_steps, DOC_GuidanceInput_total_steps)
-      .def_readonly("generator", &GuidanceInput::generator, DOC_GuidanceInput_generator);
+      .def_readonly("generator", &GuidanceInput::generator, DOC_GuidanceInput_generator)
+      .def_property_readonly(
+          "device_generator",
+          [](const GuidanceInput& in) -> std::optional<at::Generator> {
+            if (!in.device_generator.defined()) return std::nullopt;
+            return in.device_generator;
+          },
+          DOC_GuidanceInput_device_generator);
 
   py::classh<Guidance, PyGuidance>(m, "Guidance", DOC_Guidance)
       .def(py::init<>())
       .def("__call__", &call_guidance, py::arg("rgb"), py::arg("cameras"), py::arg("step") = 0,
            py::arg("total_steps") = 1, py::arg("generator") = py::none(),
+           py::arg("device_generator") = py::none(),
            ("The loss for rendered views rgb `[B, 3, H, W]` of `cameras` at `step` of "
-            "`total_steps`; all randomness from `generator` (torch's default CPU generator when "
-            "None).\n\n" +
+            "`total_steps`; timesteps from `generator` (torch's default CPU generator when "
+            "None), noise from `device_generator` (`generator` when None).\n\n" +
             std::string(DOC_Guidance_compute))
                .c_str())
       .def("compute", &Guidance::compute, py::arg("input"),
@@ -113,12 +127,14 @@ void bind_guidance(py::module_& m) {
   m.def(
       "make_guidance",
       [](const py::object& config, std::shared_ptr<Prior> prior, std::string prompt,
-         const py::kwargs& kwargs) -> std::shared_ptr<Guidance> {
+         const py::object& device, const py::kwargs& kwargs) -> std::shared_ptr<Guidance> {
         SDS_CHECK(prior != nullptr, "make_guidance: expected a prior, got None");
-        return make<Guidance>(part_config(config, kwargs, "guidance"), "guidance",
-                              Guidance::BuildContext{std::move(prior), std::move(prompt)});
+        return make<Guidance>(
+            part_config(config, kwargs, "guidance"), "guidance",
+            Guidance::BuildContext{std::move(prior), std::move(prompt), device_arg(device)});
       },
       py::arg("config"), py::kw_only(), py::arg("prior"), py::arg("prompt"),
+      py::arg("device") = py::none(),
       "An objective from its config (the keys of a config's \"guidance\"; \"type\" names it: "
       "sds, csd, nfsd, ism, vsd, bsd, magic123), on `prior` for `prompt`. docs/guidance.md lists "
       "every key.");

@@ -18,6 +18,9 @@ class PyRepresentation : public Representation, public py::trampoline_self_life_
     using Named = std::vector<std::pair<std::string, at::Tensor>>;
     PYBIND11_OVERRIDE_PURE(Named, Representation, named_tensors);
   }
+  void to(const at::Device& device) override {
+    PYBIND11_OVERRIDE(void, Representation, to, device);
+  }
 };
 
 RenderOptions render_options(const std::array<double, 3>& background) {
@@ -74,6 +77,11 @@ void bind_representation(py::module_& m) {
           DOC_Representation_render)
       .def("parameter_groups", &Representation::parameter_groups,
            DOC_Representation_parameter_groups)
+      .def_property_readonly("device", &Representation::device, DOC_Representation_device)
+      .def(
+          "to",
+          [](Representation& r, const py::object& device) { r.to(device_arg(device)); },
+          py::arg("device"), DOC_Representation_to)
       .def(
           "named_tensors", [](Representation& r) { return tensor_dict(r.named_tensors()); },
           DOC_Representation_named_tensors)
@@ -136,12 +144,12 @@ void bind_representation(py::module_& m) {
 
   m.def(
       "make_representation",
-      [](const py::object& config, uint64_t seed,
+      [](const py::object& config, uint64_t seed, const py::object& device,
          const py::kwargs& kwargs) -> std::shared_ptr<Representation> {
         return make<Representation>(part_config(config, kwargs, "representation"), "representation",
-                                    Representation::BuildContext{seed});
+                                    Representation::BuildContext{seed, device_arg(device)});
       },
-      py::arg("config") = py::none(), py::arg("seed") = 0,
+      py::arg("config") = py::none(), py::arg("seed") = 0, py::arg("device") = py::none(),
       "A representation from its config (\"type\": voxel_grid, gaussians).");
   m.def("psnr", &psnr, py::arg("prediction"), py::arg("target"), DOC_psnr);
 }

@@ -9,6 +9,7 @@ py::dict step_info(const StepInfo& info) {
   py::dict out;
   out["step"] = info.step;
   out["total_steps"] = info.total_steps;
+  out["logged"] = info.logged;
   out["loss"] = info.loss;
   out["metrics"] = info.metrics;
   return out;
@@ -48,7 +49,7 @@ void bind_train(py::module_& m) {
       "guidance_step",
       [](Guidance& guidance, const at::Tensor& rgb, const CameraBatch& cameras, int64_t step,
          int64_t total_steps, const std::optional<at::Generator>& generator,
-         const py::object& render) {
+         const py::object& render, const std::optional<at::Generator>& device_generator) {
         RenderFunction fn;
         if (!render.is_none()) {
           fn = [render](const CameraBatch& c) {
@@ -64,12 +65,14 @@ void bind_train(py::module_& m) {
             return r;
           };
         }
-        GuidanceInput input{rgb, cameras, step, total_steps, generator_or_default(generator)};
+        GuidanceInput input{rgb, cameras, step, total_steps, generator_or_default(generator),
+                            device_generator.value_or(at::Generator())};
         py::gil_scoped_release release;
         return guidance_step(guidance, input, fn);
       },
       py::arg("guidance"), py::arg("rgb"), py::arg("cameras"), py::arg("step"),
       py::arg("total_steps"), py::arg("generator") = py::none(), py::arg("render") = py::none(),
+      py::arg("device_generator") = py::none(),
       ("`render(cameras)` returns an sds.RenderOutput or a dict with rgb, alpha (and depth).\n\n" +
        std::string(DOC_guidance_step))
           .c_str());

@@ -167,3 +167,27 @@ def test_docstrings_come_from_the_public_headers():
     assert "Composites dense samples" in sds.ops.composite_rays.__doc__
     assert "pinhole camera" in sds.Camera.__doc__
     assert "step protocol" in sds.guidance_step.__doc__ or "reference view" in sds.guidance_step.__doc__
+
+
+def test_devices_are_options_and_metrics_stay_tensors_until_logged(exact_prior):
+    grid = sds.make_representation({"type": "voxel_grid", "resolution": 8}, device="cpu")
+    assert grid.device == torch.device("cpu")
+    grid.to(torch.device("cpu"))  # a torch.device works as well as a string
+    with pytest.raises(sds.Error, match="cpu.*cuda"):
+        sds.make_representation({"type": "voxel_grid"}, device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(sds.Error, match="CUDA"):
+            sds.make_representation({"type": "voxel_grid"}, device="cuda")
+    cams = sds.OrbitSampler({"height": 8, "width": 8, "batch_size": 2}).sample(0)
+    origins, directions = cams.rays(device="cpu")
+    assert directions.shape == (2, 8, 8, 3)
+    assert torch.allclose(directions.norm(dim=-1), torch.ones(2, 8, 8))
+    # Metrics: floats become 0-dim tensors; logged_metrics reads them back in one copy.
+    out = sds.GuidanceOutput(torch.zeros(()), {"a": 1.5, "b": torch.tensor(2.0)})
+    assert isinstance(out.metrics["a"], torch.Tensor)
+    assert out.logged_metrics() == {"a": 1.5, "b": 2.0}
+    guidance = sds.make_guidance({"type": "sds"}, prior=exact_prior, prompt="a red mug")
+    rgb = torch.rand(2, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    result = guidance(rgb, cams, generator=torch.Generator().manual_seed(0))
+    assert result.metrics["grad_norm"].dim() == 0
+    assert sds.step_device_generator(0, 3, "cpu") is not None

@@ -5,6 +5,7 @@
 #include <numbers>
 
 #include "sds/core/checks.h"
+#include "sds/core/device.h"
 #include "sds/core/error.h"
 
 namespace sds {
@@ -251,25 +252,31 @@ at::Tensor CameraBatch::azimuth_deg() const {
   return at::tensor(v, at::kFloat);
 }
 
-Rays CameraBatch::rays(int64_t supersample, at::ScalarType dtype) const {
+Rays CameraBatch::rays(int64_t supersample, at::ScalarType dtype, const at::Device& device) const {
   SDS_CHECK(supersample >= 1, "rays: expected supersample >= 1, got {}", supersample);
-  const int64_t h = height() * supersample, w = width() * supersample;
-  // Sub-pixel centres in units of whole pixels.
-  at::Tensor js = (at::arange(w, at::kDouble) + 0.5) / static_cast<double>(supersample);
-  at::Tensor is = (at::arange(h, at::kDouble) + 0.5) / static_cast<double>(supersample);
-  std::vector<at::Tensor> origins, directions;
+  const int64_t b = size(), h = height() * supersample, w = width() * supersample;
+  // One host tensor of every camera's pose and intrinsics, one copy to the device.
+  std::vector<double> params;
   for (const auto& c : cameras_) {
-    at::Tensor x = ((js - c.cx) / c.fx).view({1, w}).expand({h, w});
-    at::Tensor y = (-(is - c.cy) / c.fy).view({h, 1}).expand({h, w});
-    at::Tensor d_cam = at::stack({x, y, -at::ones({h, w}, at::kDouble)}, -1);  // [h, w, 3]
-    at::Tensor m = c.c2w();
-    at::Tensor rot = m.index({at::indexing::Slice(0, 3), at::indexing::Slice(0, 3)});
-    at::Tensor d = at::matmul(d_cam, rot.t());
-    d = d / d.norm(2, -1, true);
-    directions.push_back(d);
-    origins.push_back(m.index({at::indexing::Slice(0, 3), 3}).view({1, 1, 3}).expand({h, w, 3}));
+    const at::Tensor m = c.c2w();
+    params.insert(params.end(), m.const_data_ptr<double>(), m.const_data_ptr<double>() + 16);
+    params.insert(params.end(), {c.fx, c.fy, c.cx, c.cy});
   }
-  return {at::stack(origins).to(dtype).contiguous(), at::stack(directions).to(dtype).contiguous()};
+  const at::Tensor p = to_device(at::tensor(params, at::kDouble).view({b, 20}), device);
+  const at::Tensor c2w = p.narrow(1, 0, 16).view({b, 4, 4});
+  auto column = [&](int64_t k) { return p.select(1, 16 + k).view({b, 1, 1}); };
+  const auto options = at::TensorOptions(at::kDouble).device(device);
+  // Sub-pixel centres in units of whole pixels.
+  at::Tensor js = ((at::arange(w, options) + 0.5) / static_cast<double>(supersample)).view({1, 1, w});
+  at::Tensor is = ((at::arange(h, options) + 0.5) / static_cast<double>(supersample)).view({1, h, 1});
+  at::Tensor x = ((js - column(2)) / column(0)).expand({b, h, w});
+  at::Tensor y = (-(is - column(3)) / column(1)).expand({b, h, w});
+  at::Tensor d_cam = at::stack({x, y, -at::ones({b, h, w}, options)}, -1);  // [b, h, w, 3]
+  at::Tensor rot = c2w.narrow(1, 0, 3).narrow(2, 0, 3);                      // [b, 3, 3]
+  at::Tensor d = at::matmul(d_cam.view({b, h * w, 3}), rot.transpose(1, 2)).view({b, h, w, 3});
+  d = d / d.norm(2, -1, true);
+  at::Tensor o = c2w.narrow(1, 0, 3).select(2, 3).view({b, 1, 1, 3}).expand({b, h, w, 3});
+  return {o.to(dtype).contiguous(), d.to(dtype).contiguous()};
 }
 
 CameraBatch CameraBatch::resized(int64_t height, int64_t width) const {

@@ -27,9 +27,21 @@ OrbitSampler::OrbitSampler(OrbitSamplerOptions options) : options_(options) {
   SDS_CHECK(options_.views_per_group >= 1 && options_.batch_size % options_.views_per_group == 0,
             "camera_sampler: expected views_per_group >= 1 dividing batch_size {}, got {}",
             options_.batch_size, options_.views_per_group);
-  SDS_CHECK(options_.height >= 1 && options_.width >= 1,
-            "camera_sampler: expected a positive image size, got {} x {}", options_.height,
-            options_.width);
+  SDS_CHECK(options_.height >= 1 && options_.width >= 1 &&
+                options_.height <= SamplerLimits::max_image_side &&
+                options_.width <= SamplerLimits::max_image_side,
+            "camera_sampler: expected an image size of 1..{} per side, got {} x {}",
+            SamplerLimits::max_image_side, options_.height, options_.width);
+  SDS_CHECK(options_.batch_size <= SamplerLimits::max_batch_size,
+            "camera_sampler.batch_size: expected at most {} views per step, got {}",
+            SamplerLimits::max_batch_size, options_.batch_size);
+  SDS_CHECK(options_.batch_size * options_.height * options_.width <=
+                SamplerLimits::max_pixels_per_step,
+            "camera_sampler: {} views of {} x {} are {} pixels per step, more than the {} that "
+            "fit (lower batch_size or the image size)",
+            options_.batch_size, options_.height, options_.width,
+            options_.batch_size * options_.height * options_.width,
+            SamplerLimits::max_pixels_per_step);
 }
 
 std::unique_ptr<CameraSampler> OrbitSampler::from_config(ConfigReader& c, const BuildContext&) {

@@ -16,6 +16,7 @@ struct GenerateArgs {
   std::string scene;
   std::string prompt;
   int64_t seed = -1;
+  std::string device;
   int64_t steps = -1;
   bool resume = false;
   std::vector<std::string> exports;
@@ -34,6 +35,7 @@ void run(const GenerateArgs& a) {
   if (!a.scene.empty()) set_json_path(config, "prior.scene", Json(a.scene).dump());
   if (!a.prompt.empty()) config["prompt"] = a.prompt;
   if (a.seed >= 0) config["seed"] = a.seed;
+  if (!a.device.empty()) config["trainer"]["device"] = a.device;
   if (a.steps >= 0) config["steps"] = a.steps;
 
   std::unique_ptr<ProgressBar> bar;
@@ -42,7 +44,7 @@ void run(const GenerateArgs& a) {
   options.exports = a.exports;
   options.on_step = [&](const StepInfo& info) {
     if (!bar) bar = std::make_unique<ProgressBar>(info.total_steps);
-    bar->update(info.step, info.loss, info.metrics);
+    if (info.logged || info.metrics.count("psnr")) bar->update(info.step, info.loss, info.metrics);
   };
   GenerateResult r = generate(config, a.out, options);
   if (bar) bar->finish();
@@ -66,6 +68,7 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--scene", args->scene, "scene file for the exact prior");
   cmd->add_option("--prompt", args->prompt, "prompt (a concept of the scene)");
   cmd->add_option("--seed", args->seed, "seed");
+  cmd->add_option("--device", args->device, "where to train: cpu, cuda or cuda:N (trainer.device)");
   cmd->add_option("--steps", args->steps, "training steps");
   cmd->add_flag("--resume", args->resume, "continue from the run folder's checkpoint");
   cmd->add_option("--export", args->exports,

@@ -1,5 +1,7 @@
 #include "progress.h"
 
+#include <cmath>
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@ void ProgressBar::update(int64_t step, double loss, const std::map<std::string, 
     start_ = std::chrono::steady_clock::now();
   }
   if (auto it = metrics.find("psnr"); it != metrics.end()) last_psnr_ = it->second;
+  if (!std::isnan(loss)) last_loss_ = loss;  // a step that logged nothing keeps the last loss
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = elapsed > 0 ? static_cast<double>(step - first_step_) / elapsed : 0.0;
@@ -30,7 +33,7 @@ void ProgressBar::update(int64_t step, double loss, const std::map<std::string, 
       rate > 0 ? fmt::format("{:.2f} it/s ETA {}:{:02d}", rate, static_cast<int>(eta) / 60,
                              static_cast<int>(eta) % 60)
                : std::string("-- it/s ETA --:--");
-  std::string line = fmt::format("[{}] {}/{} loss {:.3g}{} {}", bar, step, total_, loss, psnr, speed);
+  std::string line = fmt::format("[{}] {}/{} loss {:.3g}{} {}", bar, step, total_, last_loss_, psnr, speed);
   if (tty_) {
     fmt::print(stderr, "\r{}\x1b[K", line);
   } else {

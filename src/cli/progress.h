@@ -1,4 +1,6 @@
 #pragma once
+
+#include <limits>
 // A one-line progress bar on stderr: step/total, loss, PSNR, it/s, ETA.
 
 #include <chrono>
@@ -19,6 +21,7 @@ class ProgressBar {
  private:
   int64_t total_;
   int64_t first_step_ = -1;
+  double last_loss_ = std::numeric_limits<double>::quiet_NaN();
   double last_psnr_ = -1.0;
   bool tty_;
   std::chrono::steady_clock::time_point start_;

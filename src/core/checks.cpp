@@ -1,5 +1,8 @@
 #include "sds/core/checks.h"
 
+#include <atomic>
+#include <cstdlib>
+
 #include "sds/core/error.h"
 
 #include <fmt/ranges.h>
@@ -67,9 +70,23 @@ void check_device_supported(const at::Tensor& t, std::string_view name) {
             t.device().str());
 }
 
+namespace {
+std::atomic<bool>& debug_flag() {
+  static std::atomic<bool> flag = [] {
+    const char* env = std::getenv("SDS_DEBUG_CHECKS");
+    return env != nullptr && std::string_view(env) == "1";
+  }();
+  return flag;
+}
+}  // namespace
+
+bool value_checks_enabled(const at::Tensor& t) { return t.is_cpu() || debug_checks(); }
+void set_debug_checks(bool on) { debug_flag().store(on); }
+bool debug_checks() { return debug_flag().load(); }
+
 void check_finite(const at::Tensor& t, std::string_view what) {
   check_defined(t, what);
-  if (!t.is_floating_point()) return;
+  if (!t.is_floating_point() || !value_checks_enabled(t)) return;
   SDS_CHECK(at::isfinite(t).all().item<bool>(), "{}: expected finite values, found NaN or Inf",
             what);
 }

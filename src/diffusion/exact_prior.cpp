@@ -6,6 +6,7 @@
 #include "diffusion/exact_prior_math.h"
 #include "sds/camera/sampler.h"
 #include "sds/core/checks.h"
+#include "sds/core/device.h"
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
 
@@ -90,31 +91,53 @@ std::pair<int64_t, std::string> ExactPrior::parse_prompt(const std::string& prom
   fail("exact prior: unknown prompt \"{}\"", prompt);
 }
 
-const ExactPriorComponents& ExactPrior::components(int64_t height, int64_t width) {
+const ExactPriorComponents& ExactPrior::components(int64_t height, int64_t width,
+                                                   const at::Device& device) {
   std::lock_guard<std::mutex> lock(cache_mutex_);
-  auto key = std::make_pair(height, width);
-  if (auto it = cache_.find(key); it != cache_.end()) return it->second;
-  const auto& o = options_;
-  std::vector<Camera> views = grid_views(o.grid_elevations_deg, o.grid_azimuth_step_deg, o.radius,
-                                         o.fovy_deg, height, width);
-  CameraBatch batch(views);
-  ExactPriorComponents comps;
-  std::vector<at::Tensor> mus, dirs;
-  for (size_t c = 0; c < scene_.concepts.size(); ++c) {
-    GroundTruthImages gt = render_ground_truth(scene_.concepts[c], batch, o.ground_truth);
-    mus.push_back((gt.rgb.to(at::kDouble) * 2 - 1).reshape({batch.size(), -1}));
-    for (const auto& v : views) {
-      comps.cameras.push_back(v);
-      comps.concept_index.push_back(static_cast<int64_t>(c));
-      dirs.push_back(v.direction());
+  const auto host_key = std::make_tuple(height, width, at::Device(at::kCPU).str());
+  auto host = cache_.find(host_key);
+  if (host == cache_.end()) {
+    const auto& o = options_;
+    std::vector<Camera> views = grid_views(o.grid_elevations_deg, o.grid_azimuth_step_deg,
+                                           o.radius, o.fovy_deg, height, width);
+    // K images of 3 H W float64 values: refuse sizes that cannot be held before rendering them.
+    constexpr double kMaxBytes = 8.0 * (1 << 30);
+    const double bytes = 8.0 * 3.0 * static_cast<double>(height) * static_cast<double>(width) *
+                         static_cast<double>(views.size() * scene_.concepts.size());
+    SDS_CHECK(bytes <= kMaxBytes,
+              "exact prior: {} components of {} x {} images need {:.1f} GiB, more than the {:.0f} "
+              "GiB they may take (a smaller image size or a coarser grid)",
+              views.size() * scene_.concepts.size(), height, width, bytes / (1 << 30),
+              kMaxBytes / (1 << 30));
+    CameraBatch batch(views);
+    ExactPriorComponents comps;
+    std::vector<at::Tensor> mus, dirs;
+    for (size_t c = 0; c < scene_.concepts.size(); ++c) {
+      GroundTruthImages gt = render_ground_truth(scene_.concepts[c], batch, o.ground_truth);
+      mus.push_back((gt.rgb.to(at::kDouble) * 2 - 1).reshape({batch.size(), -1}));
+      for (const auto& v : views) {
+        comps.cameras.push_back(v);
+        comps.concept_index.push_back(static_cast<int64_t>(c));
+        dirs.push_back(v.direction());
+      }
     }
+    comps.mu = at::cat(mus).contiguous();
+    comps.mu_sq_norm = comps.mu.pow(2).sum(1);
+    comps.directions = at::stack(dirs);
+    comps.base_count = comps.mu.size(0);
+    if (ExactPriorMath::multiview(*this)) {
+      comps.tuples = ExactPriorMath::build_tuples(*this, comps);
+    }
+    host = cache_.emplace(host_key, std::move(comps)).first;
   }
-  comps.mu = at::cat(mus).contiguous();
-  comps.mu_sq_norm = comps.mu.pow(2).sum(1);
-  comps.directions = at::stack(dirs);
-  comps.base_count = comps.mu.size(0);
-  if (ExactPriorMath::multiview(*this)) comps.tuples = ExactPriorMath::build_tuples(*this, comps);
-  return cache_.emplace(key, std::move(comps)).first->second;
+  if (device.is_cpu()) return host->second;
+  check_device_usable(device, "exact prior");
+  const auto key = std::make_tuple(height, width, device.str());
+  if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+  ExactPriorComponents copy = host->second;
+  copy.mu = to_device(copy.mu, device);
+  copy.mu_sq_norm = to_device(copy.mu_sq_norm, device);
+  return cache_.emplace(key, std::move(copy)).first->second;
 }
 
 at::Tensor ExactPriorMath::camera_log_weights(const ExactPrior& prior, const at::Tensor& cos_angle,
@@ -145,18 +168,20 @@ void ExactPrior::set_personal_components(const at::Tensor& rgb, const CameraBatc
             "the null prompt");
   components(rgb.size(2), rgb.size(3));  // the grid first
   std::lock_guard<std::mutex> lock(cache_mutex_);
-  ExactPriorComponents& comps = cache_.at({rgb.size(2), rgb.size(3)});
-  ExactPriorMath::keep_grid_only(comps);
-  at::Tensor mu = (rgb.to(at::kCPU, at::kDouble) * 2 - 1).reshape({rgb.size(0), -1});
-  comps.mu = at::cat({comps.mu, mu}).contiguous();
-  comps.mu_sq_norm = comps.mu.pow(2).sum(1);
-  std::vector<at::Tensor> dirs{comps.directions};
-  for (const Camera& cam : cameras.cameras()) {
-    comps.cameras.push_back(cam);
-    comps.concept_index.push_back(concept_index);
-    dirs.push_back(cam.direction().unsqueeze(0));
+  const at::Tensor mu = (rgb.detach().to(at::kCPU, at::kDouble) * 2 - 1).reshape({rgb.size(0), -1});
+  for (auto& [key, comps] : cache_) {
+    if (std::get<0>(key) != rgb.size(2) || std::get<1>(key) != rgb.size(3)) continue;
+    ExactPriorMath::keep_grid_only(comps);
+    comps.mu = at::cat({comps.mu, to_device(mu, comps.mu.device())}).contiguous();
+    comps.mu_sq_norm = comps.mu.pow(2).sum(1);
+    std::vector<at::Tensor> dirs{comps.directions};
+    for (const Camera& cam : cameras.cameras()) {
+      comps.cameras.push_back(cam);
+      comps.concept_index.push_back(concept_index);
+      dirs.push_back(cam.direction().unsqueeze(0));
+    }
+    comps.directions = at::cat(dirs).contiguous();
   }
-  comps.directions = at::cat(dirs).contiguous();
 }
 
 void ExactPriorMath::keep_grid_only(ExactPriorComponents& comps) {
@@ -235,9 +260,10 @@ at::Tensor ExactPriorMath::mixture_log_density(const ExactPrior& prior, const at
 
 at::Tensor ExactPriorMath::logits(const ExactPrior& prior, const ExactPriorComponents& comps,
                                   const Selection& sel, const at::Tensor& x_flat, double a) {
-  at::Tensor dist = noisy_distances(x_flat, comps.mu.index_select(0, sel.index),
-                                    comps.mu_sq_norm.index_select(0, sel.index), a);
-  return sel.log_pi - dist / (2 * noisy_variance(prior, a));
+  const at::Tensor index = to_device(sel.index, comps.mu.device());
+  at::Tensor dist = noisy_distances(x_flat, comps.mu.index_select(0, index),
+                                    comps.mu_sq_norm.index_select(0, index), a);
+  return to_device(sel.log_pi, dist.device()) - dist / (2 * noisy_variance(prior, a));
 }
 
 void ExactPriorMath::check_inputs(const ExactPrior& prior, const at::Tensor& x_t,
@@ -266,8 +292,8 @@ ExactPriorMath::Element ExactPriorMath::element(const ExactPrior& prior,
                                                 const at::Tensor& x_t, const at::Tensor& t,
                                                 const Conditioning& cond, int64_t b) {
   Element e;
-  e.x = x_t[b].to(at::kCPU, at::kDouble).reshape({-1});  // differentiable for log_density
-  e.alpha_bar = prior.schedule_.alpha_bar(t[b].item<int64_t>());
+  e.x = x_t[b].to(comps.mu.device(), at::kDouble).reshape({-1});  // differentiable for log_density
+  e.alpha_bar = prior.schedule_.alpha_bar(t[b].item<int64_t>());  // t: host timesteps
   Selection sel = select(prior, comps, cond, b);
   e.index = sel.index;
   e.logits = logits(prior, comps, sel, e.x, e.alpha_bar);
@@ -279,32 +305,35 @@ std::pair<at::Tensor, at::Tensor> ExactPrior::responsibilities(const at::Tensor&
                                                                const Conditioning& cond,
                                                                int64_t b) {
   ExactPriorMath::check_inputs(*this, x_t, t, cond);
-  const auto& comps = components(x_t.size(2), x_t.size(3));
+  const auto& comps = components(x_t.size(2), x_t.size(3), x_t.device());
+  const at::Tensor t_host = t.cpu();  // the usual host timesteps: no copy
   if (ExactPriorMath::multiview(*this)) {
     const int64_t n = options_.views_per_group;
     ExactPriorMath::GroupElement e =
-        ExactPriorMath::group_element(*this, comps, x_t.detach(), t, cond, b / n);
+        ExactPriorMath::group_element(*this, comps, x_t.detach(), t_host, cond, b / n);
     return {at::softmax(e.logits, 0), e.tuples.select(1, b % n).contiguous()};
   }
-  ExactPriorMath::Element e = ExactPriorMath::element(*this, comps, x_t.detach(), t, cond, b);
+  ExactPriorMath::Element e = ExactPriorMath::element(*this, comps, x_t.detach(), t_host, cond, b);
   return {at::softmax(e.logits, 0), e.index};
 }
 
 at::Tensor ExactPrior::posterior_mean(const at::Tensor& x_t, const at::Tensor& t,
                                       const Conditioning& cond) {
   ExactPriorMath::check_inputs(*this, x_t, t, cond);
-  const auto& comps = components(x_t.size(2), x_t.size(3));
+  const auto& comps = components(x_t.size(2), x_t.size(3), x_t.device());
+  const at::Tensor t_host = t.cpu();  // the usual host timesteps: no copy
   std::vector<at::Tensor> out;
   if (ExactPriorMath::multiview(*this)) {
     for (int64_t g = 0; g < x_t.size(0) / options_.views_per_group; ++g) {
       out.push_back(ExactPriorMath::group_posterior_mean(
-          *this, comps, ExactPriorMath::group_element(*this, comps, x_t.detach(), t, cond, g)));
+          *this, comps, ExactPriorMath::group_element(*this, comps, x_t.detach(), t_host, cond, g)));
     }
     return at::cat(out).view(x_t.sizes()).to(x_t.device(), x_t.scalar_type());
   }
   for (int64_t b = 0; b < x_t.size(0); ++b) {
-    ExactPriorMath::Element e = ExactPriorMath::element(*this, comps, x_t.detach(), t, cond, b);
-    at::Tensor m = at::softmax(e.logits, 0).matmul(comps.mu.index_select(0, e.index));
+    ExactPriorMath::Element e = ExactPriorMath::element(*this, comps, x_t.detach(), t_host, cond, b);
+    at::Tensor m = at::softmax(e.logits, 0).matmul(
+        comps.mu.index_select(0, to_device(e.index, comps.mu.device())));
     out.push_back(ExactPriorMath::shrunk_mean(*this, m, e.x, e.alpha_bar));
   }
   return at::stack(out).view(x_t.sizes()).to(x_t.device(), x_t.scalar_type());
@@ -320,17 +349,18 @@ at::Tensor ExactPrior::predict_noise(const at::Tensor& x_t, const at::Tensor& t,
 at::Tensor ExactPrior::log_density(const at::Tensor& x_t, const at::Tensor& t,
                                    const Conditioning& cond) {
   ExactPriorMath::check_inputs(*this, x_t, t, cond);
-  const auto& comps = components(x_t.size(2), x_t.size(3));
+  const auto& comps = components(x_t.size(2), x_t.size(3), x_t.device());
+  const at::Tensor t_host = t.cpu();  // the usual host timesteps: no copy
   std::vector<at::Tensor> out;
   if (ExactPriorMath::multiview(*this)) {
     for (int64_t g = 0; g < x_t.size(0) / options_.views_per_group; ++g) {
-      ExactPriorMath::GroupElement e = ExactPriorMath::group_element(*this, comps, x_t, t, cond, g);
+      ExactPriorMath::GroupElement e = ExactPriorMath::group_element(*this, comps, x_t, t_host, cond, g);
       out.push_back(ExactPriorMath::mixture_log_density(*this, e.logits, e.alpha_bar, e.x.numel()));
     }
     return at::stack(out);
   }
   for (int64_t b = 0; b < x_t.size(0); ++b) {
-    ExactPriorMath::Element e = ExactPriorMath::element(*this, comps, x_t, t, cond, b);
+    ExactPriorMath::Element e = ExactPriorMath::element(*this, comps, x_t, t_host, cond, b);
     out.push_back(ExactPriorMath::mixture_log_density(*this, e.logits, e.alpha_bar, e.x.numel()));
   }
   return at::stack(out);

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "diffusion/exact_prior_math.h"
+#include "sds/core/device.h"
 #include "sds/core/error.h"
 #include "sds/diffusion/exact_prior.h"
 
@@ -63,7 +64,7 @@ ExactPriorMath::GroupElement ExactPriorMath::group_element(const ExactPrior& pri
             "exact prior: multi-view conditioning needs the cameras of the images; got none");
 
   GroupElement e;
-  e.x = x_t.narrow(0, first, n).to(at::kCPU, at::kDouble).reshape({n, -1});
+  e.x = x_t.narrow(0, first, n).to(comps.mu.device(), at::kDouble).reshape({n, -1});
   e.alpha_bar = prior.schedule_.alpha_bar(step);
   at::Tensor tuples = comps.tuples;
   if (concept_index >= 0) {
@@ -80,13 +81,13 @@ ExactPriorMath::GroupElement ExactPriorMath::group_element(const ExactPrior& pri
     cos_angle += dirs.matmul((*cond.cameras)[first + j].direction()) / static_cast<double>(n);
   }
   at::Tensor log_w = camera_log_weights(prior, cos_angle, fmt::format("multi-view group {}", g));
-  at::Tensor log_pi = log_w - at::logsumexp(log_w, 0);
+  at::Tensor log_pi = to_device(log_w - at::logsumexp(log_w, 0), comps.mu.device());
 
   // Joint log-likelihood: the sum over views of -||x_j - sqrt(a) mu_kj||^2 / (2 v).
-  at::Tensor dist = at::zeros({tuples.size(0)}, at::kDouble);
+  at::Tensor dist = at::zeros({tuples.size(0)}, comps.mu.options());
   for (int64_t j = 0; j < n; ++j) {
     at::Tensor all = noisy_distances(e.x[j], comps.mu, comps.mu_sq_norm, e.alpha_bar);
-    dist = dist + all.index_select(0, tuples.select(1, j));
+    dist = dist + all.index_select(0, to_device(tuples.select(1, j), all.device()));
   }
   e.logits = log_pi - dist / (2 * noisy_variance(prior, e.alpha_bar));
   return e;
@@ -99,8 +100,8 @@ at::Tensor ExactPriorMath::group_posterior_mean(const ExactPrior& prior,
   std::vector<at::Tensor> out;
   for (int64_t j = 0; j < e.tuples.size(1); ++j) {
     // The weight of each grid component in view j: the summed responsibility of its tuples.
-    at::Tensor w =
-        at::zeros({comps.mu.size(0)}, at::kDouble).index_add_(0, e.tuples.select(1, j), r);
+    at::Tensor w = at::zeros({comps.mu.size(0)}, comps.mu.options())
+                       .index_add_(0, to_device(e.tuples.select(1, j), r.device()), r);
     out.push_back(shrunk_mean(prior, w.matmul(comps.mu), e.x[j], e.alpha_bar));
   }
   return at::stack(out);

@@ -37,10 +37,26 @@ ExactPriorMath::Selection ExactPriorMath::select_reference(const ExactPrior& pri
             d, shape_string(ref.rgb.sizes()));
   check_finite(ref.rgb, "exact prior reference image");
 
-  // The reference's concept and pose: its nearest component.
-  at::Tensor y = ref.rgb.to(at::kCPU, at::kDouble).reshape({-1}) * 2 - 1;
-  const int64_t nearest =
-      noisy_distances(y, comps.mu, comps.mu_sq_norm, 1.0).argmin().item<int64_t>();
+  // The reference's concept and pose: its nearest component. Reading it back from a device
+  // waits for the queue, so a device reference is matched once per image (by its storage and
+  // version counter), not once per step.
+  auto find_nearest = [&] {
+    at::Tensor y = ref.rgb.detach().to(comps.mu.device(), at::kDouble).reshape({-1}) * 2 - 1;
+    return noisy_distances(y, comps.mu, comps.mu_sq_norm, 1.0).argmin().item<int64_t>();
+  };
+  int64_t nearest = -1;
+  if (ref.rgb.is_cpu() && comps.mu.is_cpu()) {
+    nearest = find_nearest();
+  } else {
+    std::lock_guard<std::mutex> lock(prior.reference_mutex_);
+    ExactPrior::ReferenceMatch& match = prior.reference_match_;
+    const void* image = ref.rgb.const_data_ptr();
+    const auto version = static_cast<int64_t>(ref.rgb._version());
+    if (match.image != image || match.version != version || match.components != k) {
+      match = {image, version, k, find_nearest()};
+    }
+    nearest = match.nearest;
+  }
   const int64_t concept_index = comps.concept_index[nearest];
   const Camera& pose = comps.cameras[nearest];
 

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "sds/core/checks.h"
+#include "sds/core/device.h"
 #include "sds/core/error.h"
 #include "sds/core/rng.h"
 
@@ -20,7 +21,7 @@ constexpr int64_t kTimeFrequencies = 16;
 
 // Sinusoidal timestep features `[B, 2 F]`.
 at::Tensor timestep_features(const at::Tensor& t) {
-  at::Tensor k = at::arange(kTimeFrequencies, at::kFloat);
+  at::Tensor k = at::arange(kTimeFrequencies, at::TensorOptions(at::kFloat).device(t.device()));
   at::Tensor freq = at::exp(-std::log(10000.0) * k / kTimeFrequencies);
   at::Tensor angle = t.to(at::kFloat).unsqueeze(1) * freq.unsqueeze(0);
   return at::cat({angle.sin(), angle.cos()}, 1);
@@ -53,6 +54,10 @@ struct ParticlePrior::Network {
     }
     conv3->weight.zero_();
     conv3->bias.zero_();
+    for (torch::nn::Module* m : std::initializer_list<torch::nn::Module*>{
+             embed1.get(), embed2.get(), conv1.get(), conv2.get(), conv3.get()}) {
+      m->to(o.device);  // in place: the parameters keep their identity
+    }
   }
 
   std::vector<at::Tensor*> parameters() {
@@ -76,6 +81,7 @@ ParticlePrior::ParticlePrior(std::shared_ptr<Prior> base, ParticlePriorOptions o
   SDS_CHECK(options_.hidden >= 1 && options_.embedding >= 1,
             "particle prior: expected hidden >= 1 and embedding >= 1, got {} and {}",
             options_.hidden, options_.embedding);
+  check_device_usable(options_.device, "particle prior");
   net_ = std::make_unique<Network>(options_);
 }
 
@@ -92,18 +98,19 @@ at::Tensor ParticlePrior::correction(const at::Tensor& x_t, const at::Tensor& t,
   check_shape(x_t, "particle prior x_t", {-1, 3, -1, -1}, "[B, 3, H, W]");
   check_shape(t, "particle prior t", {x_t.size(0)}, "[B]");
   const int64_t batch = x_t.size(0);
-  at::Tensor camera = at::zeros({batch, 16}, at::kFloat);
+  const at::Device device = options_.device;
+  at::Tensor camera = at::zeros({batch, 16}, at::TensorOptions(at::kFloat).device(device));
   if (cond.cameras) {
     SDS_CHECK(cond.cameras->size() == batch,
               "particle prior: expected {} cameras (one per image), got {}", batch,
               cond.cameras->size());
-    camera = cond.cameras->c2w().reshape({batch, 16});
+    camera = to_device(cond.cameras->c2w().reshape({batch, 16}), device);
     if (cond.drop_camera.defined()) {
       check_shape(cond.drop_camera, "particle prior drop_camera", {batch}, "[B]");
-      camera = camera * (1 - cond.drop_camera.to(at::kFloat)).unsqueeze(1);
+      camera = camera * (1 - to_device(cond.drop_camera, device).to(at::kFloat)).unsqueeze(1);
     }
   }
-  at::Tensor out = net_->forward(x_t.to(at::kCPU, at::kFloat), t.to(at::kCPU), camera);
+  at::Tensor out = net_->forward(x_t.to(device, at::kFloat), to_device(t, device), camera);
   return out.to(x_t.device(), x_t.scalar_type());
 }
 

@@ -1,6 +1,7 @@
 #include "sds/diffusion/schedule.h"
 
 #include "sds/core/checks.h"
+#include "sds/core/device.h"
 #include "sds/core/error.h"
 
 namespace sds {
@@ -24,13 +25,14 @@ at::Tensor NoiseSchedule::alpha_bar(const at::Tensor& t) const {
   check_shape(t, "timesteps t", {-1}, "[B]");
   SDS_CHECK(!t.is_floating_point(), "timesteps t: expected an integer tensor, got {}",
             c10::toString(t.scalar_type()));
-  at::Tensor tc = t.to(at::kCPU, at::kLong);
-  if (tc.numel() > 0) {
-    const int64_t lo = tc.min().item<int64_t>(), hi = tc.max().item<int64_t>();
+  at::Tensor tl = t.to(at::kLong);
+  if (tl.numel() > 0 && value_checks_enabled(tl)) {
+    const int64_t lo = tl.min().item<int64_t>(), hi = tl.max().item<int64_t>();
     SDS_CHECK(lo >= 0 && hi < num_steps(), "timesteps t: expected values in [0, {}), got [{}, {}]",
               num_steps(), lo, hi);
   }
-  return alphas_cumprod_.index_select(0, tc);
+  // On the device of t: host timesteps (the usual case) index the host table.
+  return to_device(alphas_cumprod_, tl.device()).index_select(0, tl);
 }
 
 at::Tensor NoiseSchedule::broadcast_alpha_bar(const at::Tensor& t, const at::Tensor& like) const {
@@ -39,7 +41,7 @@ at::Tensor NoiseSchedule::broadcast_alpha_bar(const at::Tensor& t, const at::Ten
             like.dim() ? like.size(0) : 0, t.numel());
   std::vector<int64_t> shape(like.dim(), 1);
   shape[0] = t.size(0);
-  return alpha_bar(t).to(like.device(), like.scalar_type()).view(shape);
+  return to_device(alpha_bar(t), like.device()).to(like.scalar_type()).view(shape);
 }
 
 at::Tensor NoiseSchedule::add_noise(const at::Tensor& x0, const at::Tensor& eps,

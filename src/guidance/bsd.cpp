@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "sds/core/error.h"
+#include "sds/core/rng.h"
 
 namespace sds {
 
@@ -53,6 +54,7 @@ std::unique_ptr<Guidance> Bsd::from_config(ConfigReader& c, const BuildContext& 
   VsdOptions vsd;
   vsd.guidance_scale = 2.0;
   vsd = read_options(c, vsd);
+  vsd.particle.device = context.device;
   // DreamCraft3D: min_step_percent 0.05, max_step_percent [0, 0.5, 0.2, 5000].
   const Json timesteps = {{"type", "annealed"}, {"min_step", 50}, {"max_step", Json::array({500, 200})}};
   auto common = read_common(c, timesteps, "sds");
@@ -66,7 +68,7 @@ at::Tensor Bsd::augment(const at::Tensor& z, const CameraBatch& cameras, int64_t
   at::NoGradGuard no_grad;
   const NoiseSchedule& schedule = base_->schedule();
   const int64_t b = z.size(0);
-  at::Tensor x = schedule.add_noise(z, at::randn(z.sizes(), generator, z.scalar_type()),
+  at::Tensor x = schedule.add_noise(z, draw_normal(z.sizes(), generator, z),
                                     at::full({b}, from, at::kLong));
   Conditioning cond = conditioning(cameras, prompt_);
   const int64_t n = bsd_.augment_steps;
@@ -110,17 +112,18 @@ GuidanceOutput Bsd::compute(const GuidanceInput& input) {
     const auto from = static_cast<int64_t>(
         std::llround(bsd_.augment_t(input.step, input.total_steps)));
     at::Tensor z = prior_->encode(input.rgb.detach());
-    at::Generator generator = input.generator;
+    at::Generator generator =
+        input.device_generator.defined() ? input.device_generator : input.generator;
     personalise(augment(z, input.cameras, from, generator), input.cameras);
   }
   if (pretrain) {
     GuidanceOutput out;
     out.loss = input.rgb.sum() * 0.0;  // the 3D model waits while the prior is re-fitted
-    out.metrics["personal_components"] = static_cast<double>(cache_.size());
+    out.metrics["personal_components"] = at::scalar_tensor(static_cast<double>(cache_.size()), at::kDouble);
     return out;
   }
   GuidanceOutput out = Vsd::compute(input);
-  out.metrics["personal_components"] = static_cast<double>(cache_.size());
+  out.metrics["personal_components"] = at::scalar_tensor(static_cast<double>(cache_.size()), at::kDouble);
   return out;
 }
 

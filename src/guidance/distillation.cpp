@@ -3,8 +3,10 @@
 #include "sds/guidance/distillation.h"
 
 #include "sds/core/checks.h"
+#include "sds/core/device.h"
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
+#include "sds/core/rng.h"
 
 namespace sds {
 
@@ -77,7 +79,7 @@ at::Tensor DistillationGuidance::weight(const at::Tensor& t, const at::Tensor& l
 }
 
 at::Tensor DistillationGuidance::draw_noise(const at::Tensor& z, at::Generator& g) const {
-  return at::randn(z.sizes(), g, z.scalar_type()).to(z.device());
+  return draw_normal(z.sizes(), g, z);
 }
 
 at::Tensor DistillationGuidance::gradient(const DistillationStep& s) {
@@ -110,28 +112,33 @@ GuidanceOutput DistillationGuidance::compute(const GuidanceInput& in) {
   DistillationStep s;
   s.z = z.detach();
   s.t = timesteps_->sample(in.step, in.total_steps, z.size(0), generator);
-  s.noise = draw_noise(s.z, generator);
+  s.device_generator = in.device_generator.defined() ? in.device_generator : generator;
+  s.noise = draw_noise(s.z, s.device_generator);
   s.cameras = in.cameras;
   s.step = in.step;
   s.total_steps = in.total_steps;
   s.generator = generator;
   at::Tensor g = gradient(s);
-  SDS_CHECK(at::isfinite(g).all().item<bool>(),
-            "{}: the gradient has NaN or Inf at step {} (t = {})", name_, in.step + 1,
-            s.t.to(at::kDouble).mean().item<double>());
+  if (value_checks_enabled(g)) {
+    SDS_CHECK(at::isfinite(g).all().item<bool>(),
+              "{}: the gradient has NaN or Inf at step {} (t = {})", name_, in.step + 1,
+              s.t.to(at::kDouble).mean().item<double>());
+  }
 
   GuidanceOutput out;
   const double lambda = options_.weight(in.step, in.total_steps);
   out.loss = lambda * target_loss(z, g);
-  out.metrics["grad_norm"] = g.norm().item<double>();
-  out.metrics["t"] = s.t.to(at::kDouble).mean().item<double>();
+  out.metrics["grad_norm"] = g.norm().detach();
+  out.metrics["t"] = s.t.to(at::kDouble).mean();
   if (options_.time_prioritized_lr) {
+    // The timesteps are drawn on the host, so reading them costs no sync.
     const auto& schedule = prior_->schedule();
     const NoiseToSignalWeighting w_d;
     const int64_t t_max = timesteps_->range(0, in.total_steps)[1];
-    out.lr_scale = w_d(schedule.alpha_bar(s.t)).mean().item<double>() /
+    const at::Tensor t_host = s.t.cpu();
+    out.lr_scale = w_d(schedule.alpha_bar(t_host)).mean().item<double>() /
                    w_d(schedule.alpha_bar(at::full({1}, t_max, at::kLong)))[0].item<double>();
-    out.metrics["lr_scale"] = out.lr_scale;
+    out.metrics["lr_scale"] = at::scalar_tensor(out.lr_scale, at::kDouble);
   }
   add_losses(s, out);
   return out;

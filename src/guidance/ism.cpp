@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "sds/core/error.h"
+#include "sds/core/rng.h"
 
 namespace sds {
 
@@ -39,13 +40,13 @@ std::unique_ptr<Guidance> Ism::from_config(ConfigReader& c, const BuildContext& 
 }
 
 at::Tensor Ism::draw_noise(const at::Tensor& z, at::Generator& g) const {
-  at::Tensor noise = at::randn(z.sizes(), g, z.scalar_type());
+  at::Tensor noise = draw_normal(z.sizes(), g, z);
   if (options_.offset_noise > 0) {
     std::vector<int64_t> shape(z.dim(), 1);
     shape[1] = z.size(1);
-    noise = noise + options_.offset_noise * at::randn(shape, g, z.scalar_type());
+    noise = noise + options_.offset_noise * draw_normal(shape, g, z);
   }
-  return noise.to(z.device());
+  return noise;
 }
 
 at::Tensor Ism::ddim_step(const NoiseSchedule& schedule, const at::Tensor& x,

@@ -1,6 +1,7 @@
 #include "sds/guidance/magic123.h"
 
 #include "sds/core/checks.h"
+#include "sds/core/device.h"
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
 #include "sds/diffusion/exact_prior.h"
@@ -19,10 +20,11 @@ Json default_objective(double scale) {
 std::unique_ptr<DistillationGuidance> build_objective(ConfigReader& c, const char* key,
                                                       const Json& fallback,
                                                       std::shared_ptr<Prior> prior,
-                                                      const std::string& prompt) {
+                                                      const std::string& prompt,
+                                                      const at::Device& device) {
   std::unique_ptr<Guidance> g = make<Guidance>(c.has(key) ? c.raw(key) : fallback,
                                                c.where() + "." + key,
-                                               Guidance::BuildContext{std::move(prior), prompt});
+                                               Guidance::BuildContext{std::move(prior), prompt, device});
   auto* distillation = dynamic_cast<DistillationGuidance*>(g.get());
   SDS_CHECK(distillation != nullptr,
             "{}.{}: expected a score-distillation objective (sds, csd, nfsd, ism, vsd)",
@@ -78,8 +80,10 @@ std::unique_ptr<Guidance> Magic123::from_config(ConfigReader& c, const BuildCont
                                                 c.where() + ".prior_2d");
   std::shared_ptr<Prior> prior_3d = make<Prior>(
       c.has("prior_3d") ? c.raw("prior_3d") : reference_prior, c.where() + ".prior_3d");
-  auto g2 = build_objective(c, "guidance_2d", default_objective(100.0), prior_2d, context.prompt);
-  auto g3 = build_objective(c, "guidance_3d", default_objective(5.0), prior_3d, context.prompt);
+  auto g2 = build_objective(c, "guidance_2d", default_objective(100.0), prior_2d, context.prompt,
+                            context.device);
+  auto g3 = build_objective(c, "guidance_3d", default_objective(5.0), prior_3d, context.prompt,
+                            context.device);
   return std::make_unique<Magic123>(std::move(g2), std::move(g3), o);
 }
 
@@ -113,27 +117,32 @@ GuidanceOutput Magic123::reference_loss(const at::Tensor& rgb, const at::Tensor&
   const int64_t h = rgb.size(2), w = rgb.size(3);
   check_shape(alpha, "magic123 reference render alpha", {1, 1, h, w}, "[1, 1, H, W]");
   const GroundTruthImages& ref = reference_images(h, w);
-  at::Tensor ref_rgb = ref.rgb.to(rgb.device(), rgb.scalar_type());
-  at::Tensor ref_alpha = ref.alpha.to(rgb.device(), rgb.scalar_type());
+  // The reference lives on the host; its copies are queued without a sync.
+  at::Tensor ref_rgb = to_device(ref.rgb, rgb.device()).to(rgb.scalar_type());
+  at::Tensor ref_alpha = to_device(ref.alpha, rgb.device()).to(rgb.scalar_type());
   at::Tensor rgb_loss = (rgb * ref_alpha - ref_rgb * ref_alpha).pow(2).mean();
   at::Tensor mask_loss = (alpha - ref_alpha).pow(2).mean();
   GuidanceOutput out;
   out.loss = options_.rgb_weight * rgb_loss + options_.mask_weight * mask_loss;
-  out.metrics["ref_rgb"] = rgb_loss.item<double>();
-  out.metrics["ref_mask"] = mask_loss.item<double>();
+  out.metrics["ref_rgb"] = rgb_loss.detach();
+  out.metrics["ref_mask"] = mask_loss.detach();
   if (options_.depth_weight > 0) {
     SDS_CHECK(depth.defined(), "magic123 guidance: depth_weight {} needs a rendered depth; this "
               "representation renders none (set depth_weight 0)", options_.depth_weight);
     check_shape(depth, "magic123 reference render depth", {1, 1, h, w}, "[1, 1, H, W]");
-    at::Tensor mask = ref.alpha.to(rgb.device()) > 0.5;
-    at::Tensor pred = depth.masked_select(mask);
-    at::Tensor gt = ref.depth.to(rgb.device(), rgb.scalar_type()).masked_select(mask);
-    if (pred.numel() >= 2) {
-      at::Tensor pc = pred - pred.mean(), gc = gt - gt.mean();
+    // The Pearson correlation over the reference's mask, with the mask as weights (a
+    // masked_select would wait for its size).
+    const at::Tensor mask_host = ref.alpha > 0.5;
+    const auto count = static_cast<double>(mask_host.sum().item<int64_t>());
+    if (count >= 2) {
+      at::Tensor m = to_device(mask_host, rgb.device()).to(depth.scalar_type());
+      at::Tensor gt = to_device(ref.depth, rgb.device()).to(depth.scalar_type());
+      at::Tensor pc = (depth - (depth * m).sum() / count) * m;
+      at::Tensor gc = (gt - (gt * m).sum() / count) * m;
       at::Tensor pearson = (pc * gc).sum() / ((pc.pow(2).sum() * gc.pow(2).sum()).sqrt() + 1e-8);
       at::Tensor depth_loss = (1 - pearson) / 2;
       out.loss = out.loss + options_.depth_weight * depth_loss;
-      out.metrics["ref_depth"] = depth_loss.item<double>();
+      out.metrics["ref_depth"] = depth_loss.detach();
     }
   }
   return out;

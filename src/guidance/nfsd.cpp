@@ -1,5 +1,6 @@
 #include "sds/guidance/nfsd.h"
 
+#include "sds/core/device.h"
 #include "sds/core/error.h"
 
 namespace sds {
@@ -36,7 +37,8 @@ at::Tensor Nfsd::raw_gradient(const DistillationStep& s) {
                            ? eps_null
                            : prior_->predict_noise(z_t, s.t,
                                                    conditioning(cameras, options_.negative_prompt));
-  at::Tensor low = (s.t < options_.switch_step).view({-1, 1, 1, 1}).to(z_t.scalar_type());
+  at::Tensor low =
+      to_device(s.t < options_.switch_step, z_t.device()).view({-1, 1, 1, 1}).to(z_t.scalar_type());
   at::Tensor delta_d = eps_null - (1 - low) * eps_neg;
   return weight(s.t, s.z) * (delta_d + options_.guidance_scale * (eps_c - eps_null));
 }

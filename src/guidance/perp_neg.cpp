@@ -3,6 +3,7 @@
 #include <cmath>
 #include <map>
 
+#include "sds/core/device.h"
 #include "sds/core/error.h"
 
 namespace sds {
@@ -86,13 +87,15 @@ PerpNegTerms perp_neg_terms(Prior& prior, const std::string& prompt, const at::T
   // One prior call per sector, on the elements that use it.
   std::map<std::string, std::map<int64_t, at::Tensor>> eps;
   for (const auto& [sector, elements] : users) {
-    at::Tensor index = at::tensor(elements, at::kLong).to(x_t.device());
+    const at::Tensor index_host = at::tensor(elements, at::kLong);
+    const at::Tensor index = to_device(index_host, x_t.device());
     std::vector<Camera> cams;
     for (int64_t b : elements) cams.push_back(cameras[b]);
     Conditioning cond;
     cond.prompts = {prompt + ", " + sector + " view"};
     cond.cameras = CameraBatch(cams);
-    at::Tensor out = prior.predict_noise(x_t.index_select(0, index), t.index_select(0, index), cond);
+    at::Tensor out = prior.predict_noise(x_t.index_select(0, index),
+                                         t.index_select(0, to_device(index_host, t.device())), cond);
     for (size_t k = 0; k < elements.size(); ++k) eps[sector][elements[k]] = out[k];
   }
   std::vector<at::Tensor> positive, negatives;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "sds/core/error.h"
+#include "sds/core/rng.h"
 
 namespace sds {
 
@@ -47,6 +48,7 @@ VsdOptions Vsd::read_options(ConfigReader& c, VsdOptions o) {
 
 std::unique_ptr<Guidance> Vsd::from_config(ConfigReader& c, const BuildContext& context) {
   VsdOptions o = read_options(c);
+  o.particle.device = context.device;
   // ProlificDreamer: t in [20, 980], max dropping to 500 halfway (5000 of its 10k-step stage).
   const Json timesteps = {{"type", "annealed"},
                           {"min_step", 20},
@@ -66,7 +68,7 @@ at::Tensor Vsd::raw_gradient(const DistillationStep& s) {
   at::Tensor eps_phi = particle_->predict_noise(z_t, s.t, particle_cond);
   if (options_.particle_guidance_scale != 1.0) {
     Conditioning null_camera = particle_cond;
-    null_camera.drop_camera = at::ones({z_t.size(0)}, at::kBool);
+    null_camera.drop_camera = at::ones({z_t.size(0)}, at::TensorOptions(at::kBool).device(z_t.device()));
     at::Tensor eps_null = particle_->predict_noise(z_t, s.t, null_camera);
     eps_phi = eps_null + options_.particle_guidance_scale * (eps_phi - eps_null);
   }
@@ -93,11 +95,12 @@ void Vsd::add_losses(const DistillationStep& s, GuidanceOutput& out) {
   }
   at::Tensor z = s.z.repeat({n, 1, 1, 1});
   at::Tensor t = at::randint(0, prior_->schedule().num_steps(), {n * b}, gen, at::kLong);
-  at::Tensor noise = at::randn(z.sizes(), gen, z.scalar_type()).to(z.device());
+  at::Generator device_gen = s.device_generator.defined() ? s.device_generator : gen;
+  at::Tensor noise = draw_normal(z.sizes(), device_gen, z);
   at::Tensor drop = at::rand({n * b}, gen, at::kDouble) < options_.camera_dropout;
   at::Tensor loss = particle_loss(z, t, noise, CameraBatch(cams), drop);
   out.loss = out.loss + options_.particle_loss_weight * loss;
-  out.metrics["particle_loss"] = loss.item<double>();
+  out.metrics["particle_loss"] = loss.detach();
 }
 
 std::vector<ParameterGroup> Vsd::parameter_groups() {

@@ -28,10 +28,14 @@ void check_gaussians(const char* op, const at::Tensor& means, const at::Tensor& 
   check_dtype(scales, p + "scales", means.scalar_type());
   check_device(quats, p + "quats", means.device());
   check_device(scales, p + "scales", means.device());
-  check_all_finite(op, means, "means");
-  check_all_finite(op, quats, "quats");
-  check_all_finite(op, scales, "scales");
-  if (n > 0) {
+  // Values are read back only where that costs no sync (see value_checks_enabled).
+  const bool values = value_checks_enabled(means);
+  if (values) {
+    check_all_finite(op, means, "means");
+    check_all_finite(op, quats, "quats");
+    check_all_finite(op, scales, "scales");
+  }
+  if (values && n > 0) {
     at::Tensor zero_q = quats.abs().amax(1) == 0;
     SDS_CHECK(!zero_q.any().item<bool>(),
               "{}: quats: expected non-zero quaternions, row {} is (0, 0, 0, 0)", op,
@@ -44,8 +48,8 @@ void check_gaussians(const char* op, const at::Tensor& means, const at::Tensor& 
     check_shape(opacities, p + "opacities", {n}, "[N] (N from means)");
     check_dtype(opacities, p + "opacities", means.scalar_type());
     check_device(opacities, p + "opacities", means.device());
-    check_all_finite(op, opacities, "opacities");
-    if (n > 0) {
+    if (values) check_all_finite(op, opacities, "opacities");
+    if (values && n > 0) {
       const double lo = opacities.min().item<double>(), hi = opacities.max().item<double>();
       SDS_CHECK(lo >= 0 && hi <= 1, "{}: opacities: expected values in [0, 1], got [{}, {}]", op,
                 lo, hi);
@@ -66,6 +70,7 @@ void check_cameras(const char* op, const at::Tensor& viewmats, const at::Tensor&
   check_device(ks, p + "Ks", like.device());
   SDS_CHECK(width >= 1 && height >= 1 && width <= (1 << 15) && height <= (1 << 15),
             "{}: expected an image size in [1, 32768]^2, got {} x {}", op, width, height);
+  if (!value_checks_enabled(viewmats)) return;
   check_all_finite(op, viewmats, "viewmats");
   check_all_finite(op, ks, "Ks");
   at::Tensor v = viewmats.to(at::kDouble).cpu();

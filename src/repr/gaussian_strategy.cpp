@@ -62,7 +62,7 @@ void split_gaussians(GaussianParameters& params, OptimizerState& optimizer, cons
   SDS_CHECK(children >= 2, "split_gaussians: expected >= 2 children, got {}", children);
   at::NoGradGuard no_grad;
   const int64_t total = params.size();
-  at::Tensor keep = at::ones({total}, at::kBool);
+  at::Tensor keep = at::ones({total}, params.means.options().dtype(at::kBool));
   keep.index_fill_(0, rows, false);
   at::Tensor kept = keep.nonzero().squeeze(1);
   // Children: means + R(q) (s * eps), scales shrunk by 0.8 x children (1.6 for 2, as 3DGS).
@@ -176,8 +176,9 @@ DensifyOptions DensifyOptions::from_config(ConfigReader& c) {
             "{}.prune_opacity: expected a value in [0, 0.5), got {}", c.where(), o.prune_opacity);
   SDS_CHECK(o.refine_every >= 1 && o.refine_start >= 0 && o.refine_stop >= o.refine_start,
             "{}: expected refine_every >= 1 and 0 <= refine_start <= refine_stop", c.where());
-  SDS_CHECK(o.reset_every >= 0 && o.max_gaussians >= 1,
-            "{}: expected reset_every >= 0 and max_gaussians >= 1", c.where());
+  SDS_CHECK(o.reset_every >= 0 && o.max_gaussians >= 1 && o.max_gaussians <= kMaxGaussians,
+            "{}: expected reset_every >= 0 and max_gaussians in 1..{}, got {} and {}", c.where(),
+            kMaxGaussians, o.reset_every, o.max_gaussians);
   return o;
 }
 
@@ -195,8 +196,11 @@ void DensificationStrategy::accumulate(const ops::RasterizeMeta& meta, int64_t n
   const int64_t C = g.size(0);
   at::NoGradGuard no_grad;
   // gsplat's normalisation: NDC units, undoing the loss's mean over cameras.
-  at::Tensor scale = at::tensor({0.5 * meta.width * C, 0.5 * meta.height * C}, g.options());
-  at::Tensor norm = (g.to(at::kFloat) * scale.to(at::kFloat)).norm(2, -1);  // [C, N]
+  const at::Tensor gf = g.to(at::kFloat);
+  at::Tensor norm = at::stack({gf.select(-1, 0) * (0.5 * meta.width * C),
+                               gf.select(-1, 1) * (0.5 * meta.height * C)},
+                              -1)
+                        .norm(2, -1);  // [C, N]
   at::Tensor visible = (meta.radii > 0).all(-1);                            // [C, N]
   grad2d += (norm * visible).sum(0);
   count += visible.sum(0).to(at::kFloat);
@@ -209,10 +213,11 @@ DensifyReport DensificationStrategy::step_post_backward(int64_t step, GaussianPa
                                                         OptimizerState& optimizer, uint64_t seed) {
   DensifyReport report;
   const int64_t n = params.size();
+  const auto stats_options = params.means.options().dtype(at::kFloat);
   if (!grad2d.defined() || grad2d.size(0) != n) {
-    grad2d = at::zeros({n}, at::kFloat);
-    count = at::zeros({n}, at::kFloat);
-    radii2d = at::zeros({n}, at::kFloat);
+    grad2d = at::zeros({n}, stats_options);
+    count = at::zeros({n}, stats_options);
+    radii2d = at::zeros({n}, stats_options);
   }
   std::vector<ops::RasterizeMeta> metas = std::move(pending_);
   pending_.clear();
@@ -233,7 +238,7 @@ DensifyReport DensificationStrategy::step_post_backward(int64_t step, GaussianPa
     at::Tensor cand = (dup | split).nonzero().squeeze(1);
     if (cand.numel() > room) {
       at::Tensor order = at::argsort(mean_grad.index_select(0, cand), /*stable=*/true, 0, true);
-      at::Tensor chosen = at::zeros({n}, at::kBool);
+      at::Tensor chosen = at::zeros({n}, stats_options.dtype(at::kBool));
       chosen.index_fill_(0, cand.index_select(0, order.slice(0, 0, room)), true);
       dup = dup & chosen;
       split = split & chosen;
@@ -246,11 +251,11 @@ DensifyReport DensificationStrategy::step_post_backward(int64_t step, GaussianPa
     at::Tensor stats = at::stack({grad2d, count, radii2d}, 1);
     duplicate_gaussians(params, optimizer, dup_rows);
     stats = at::cat({stats, stats.index_select(0, dup_rows)});
-    at::Generator gen = make_generator(derive_seed(seed, kSplitStream, step));
+    at::Generator gen = make_generator(derive_seed(seed, kSplitStream, step), params.means.device());
     const int64_t before_split = params.size();
     split_gaussians(params, optimizer, split_rows, 2, gen, o.revised_opacity);
     {
-      at::Tensor keep = at::ones({before_split}, at::kBool);
+      at::Tensor keep = at::ones({before_split}, stats_options.dtype(at::kBool));
       keep.index_fill_(0, split_rows, false);
       at::Tensor kept = stats.index_select(0, keep.nonzero().squeeze(1));
       stats = at::cat({kept, stats.index_select(0, split_rows).repeat({2, 1})});
@@ -266,9 +271,9 @@ DensifyReport DensificationStrategy::step_post_backward(int64_t step, GaussianPa
     report.pruned = prune.sum().item<int64_t>();
     remove_gaussians(params, optimizer, ~prune);
     const int64_t m = params.size();
-    grad2d = at::zeros({m}, at::kFloat);
-    count = at::zeros({m}, at::kFloat);
-    radii2d = at::zeros({m}, at::kFloat);
+    grad2d = at::zeros({m}, stats_options);
+    count = at::zeros({m}, stats_options);
+    radii2d = at::zeros({m}, stats_options);
   }
   if (o.reset_every > 0 && step > 0 && step % o.reset_every == 0) {
     reset_opacities(params, optimizer, 2.0 * o.prune_opacity);

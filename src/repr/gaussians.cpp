@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "sds/core/checks.h"
+#include "sds/core/device.h"
 #include "sds/core/error.h"
 #include "sds/core/rng.h"
 #include "sds/geometry/marching_cubes.h"
@@ -24,7 +25,8 @@ double logit(double p) { return std::log(p / (1.0 - p)); }
 void check_options(const GaussiansOptions& o) {
   SDS_CHECK(o.init == "ball" || o.init == "ply",
             "gaussians.init: expected \"ball\" or \"ply\", got \"{}\"", o.init);
-  SDS_CHECK(o.num_points >= 1, "gaussians.num_points: expected >= 1, got {}", o.num_points);
+  SDS_CHECK(o.num_points >= 1 && o.num_points <= kMaxGaussians,
+            "gaussians.num_points: expected 1..{}, got {}", kMaxGaussians, o.num_points);
   SDS_CHECK(o.init_radius > 0, "gaussians.init_radius: expected > 0, got {}", o.init_radius);
   SDS_CHECK(o.init_opacity > 0 && o.init_opacity < 1,
             "gaussians.init_opacity: expected a value in (0, 1), got {}", o.init_opacity);
@@ -139,12 +141,12 @@ void Gaussians::set_tensors(const GaussianTensors& t) {
   check_shape(t.opacity_logits, "gaussians: opacity_logits", {n}, "[N]");
   check_shape(t.sh, "gaussians: sh", {n, -1, 3}, "[N, K, 3]");
   for (const at::Tensor* x : {&t.means, &t.log_scales, &t.quats, &t.opacity_logits, &t.sh}) {
-    SDS_CHECK(at::isfinite(*x).all().item<bool>(), "gaussians: expected finite parameters");
+    check_finite(*x, "gaussians: parameters");
   }
   const int64_t k = (options_.sh_degree + 1) * (options_.sh_degree + 1);
   at::Tensor sh = t.sh.to(at::kFloat);
   if (sh.size(1) < k) {
-    sh = at::cat({sh, at::zeros({n, k - sh.size(1), 3}, at::kFloat)}, 1);
+    sh = at::cat({sh, at::zeros({n, k - sh.size(1), 3}, sh.options())}, 1);
   }
   auto leaf = [](const at::Tensor& x) {
     return x.detach().to(at::kFloat).contiguous().clone().set_requires_grad(true);
@@ -155,9 +157,20 @@ void Gaussians::set_tensors(const GaussianTensors& t) {
   params_.opacity_logits = leaf(t.opacity_logits);
   params_.sh0 = leaf(sh.slice(1, 0, 1));
   params_.shN = k > 1 ? leaf(sh.slice(1, 1, k)) : at::Tensor();
-  strategy_.grad2d = at::zeros({n}, at::kFloat);
-  strategy_.count = at::zeros({n}, at::kFloat);
-  strategy_.radii2d = at::zeros({n}, at::kFloat);
+  const auto stats_options = params_.means.options().dtype(at::kFloat);
+  strategy_.grad2d = at::zeros({n}, stats_options);
+  strategy_.count = at::zeros({n}, stats_options);
+  strategy_.radii2d = at::zeros({n}, stats_options);
+}
+
+void Gaussians::to(const at::Device& device) {
+  check_device_usable(device, "gaussians");
+  for (auto& [name, p] : params_.all()) {
+    if (p->defined()) *p = p->detach().to(device).set_requires_grad(true);
+  }
+  strategy_.grad2d = strategy_.grad2d.to(device);
+  strategy_.count = strategy_.count.to(device);
+  strategy_.radii2d = strategy_.radii2d.to(device);
 }
 
 std::unique_ptr<Representation> Gaussians::from_config(ConfigReader& c,
@@ -186,15 +199,20 @@ std::unique_ptr<Representation> Gaussians::from_config(ConfigReader& c,
     ConfigReader d(c.raw("densify"), c.where() + ".densify");
     o.densify = DensifyOptions::from_config(d);
   }
-  return std::make_unique<Gaussians>(o, context.seed);
+  auto gaussians = std::make_unique<Gaussians>(o, context.seed);
+  gaussians->to(context.device);
+  return gaussians;
 }
 
 RenderOutput Gaussians::render(const CameraBatch& cameras, const RenderOptions& options) {
   const int64_t b = cameras.size(), h = cameras.height(), w = cameras.width();
-  const at::Tensor viewmats = cameras.viewmats(), ks = cameras.Ks();
-  at::Tensor bg = at::tensor({options.background[0], options.background[1],
-                              options.background[2]},
-                             at::kFloat)
+  const at::Device device = params_.means.device();
+  const at::Tensor viewmats = to_device(cameras.viewmats(), device);
+  const at::Tensor ks = to_device(cameras.Ks(), device);
+  at::Tensor bg = to_device(at::tensor({options.background[0], options.background[1],
+                                        options.background[2]},
+                                       at::kFloat),
+                            device)
                       .unsqueeze(0)
                       .expand({b, 3})
                       .contiguous();
@@ -211,8 +229,9 @@ RenderOutput Gaussians::render(const CameraBatch& cameras, const RenderOptions& 
   auto intrinsic = [&](int64_t row, int64_t col) {
     return ks.select(1, row).select(1, col).view({b, 1, 1});
   };
-  at::Tensor u = (at::arange(w, at::kFloat) + 0.5).view({1, 1, w});
-  at::Tensor v = (at::arange(h, at::kFloat) + 0.5).view({1, h, 1});
+  const auto pixel_options = at::TensorOptions(at::kFloat).device(device);
+  at::Tensor u = (at::arange(w, pixel_options) + 0.5).view({1, 1, w});
+  at::Tensor v = (at::arange(h, pixel_options) + 0.5).view({1, h, 1});
   at::Tensor x = (u - intrinsic(0, 2)) / intrinsic(0, 0);
   at::Tensor y = (v - intrinsic(1, 2)) / intrinsic(1, 1);
   at::Tensor stretch = at::sqrt(1 + x * x + y * y).unsqueeze(-1);  // [B, H, W, 1]
@@ -266,13 +285,15 @@ void Gaussians::restore_tensors(const std::map<std::string, at::Tensor>& stored,
               "tensor \"representation.{}\" has shape {} in the checkpoint, expected [{}, ...] "
               "like {}",
               name, shape_string(s.sizes()), n, shape_string(p->sizes()));
-    at::Tensor next = s.to(at::kFloat).contiguous().clone().set_requires_grad(true);
+    at::Tensor next =
+        s.to(params_.means.device(), at::kFloat).contiguous().clone().set_requires_grad(true);
     optimizer.replace(*p, next, {});
     *p = next;
   }
-  strategy_.grad2d = get("densify_grad2d").clone();
-  strategy_.count = get("densify_count").clone();
-  strategy_.radii2d = get("densify_radii2d").clone();
+  const at::Device device = params_.means.device();
+  strategy_.grad2d = get("densify_grad2d").to(device).clone();
+  strategy_.count = get("densify_count").to(device).clone();
+  strategy_.radii2d = get("densify_radii2d").to(device).clone();
   active_degree_ = get("active_sh_degree").item<int64_t>();
 }
 
@@ -300,7 +321,14 @@ struct DensityKernels {
   at::Tensor means, covariances, weights, rgb, scales;
 };
 
-DensityKernels density_kernels(const GaussianTensors& t) {
+DensityKernels density_kernels(const GaussianTensors& device_tensors) {
+  // The mesh and inside tests run on the host (export and evaluation, not a training step).
+  GaussianTensors t;
+  t.means = device_tensors.means.cpu();
+  t.log_scales = device_tensors.log_scales.cpu();
+  t.quats = device_tensors.quats.cpu();
+  t.opacity_logits = device_tensors.opacity_logits.cpu();
+  t.sh = device_tensors.sh.cpu();
   at::Tensor opacity = at::sigmoid(t.opacity_logits);
   at::Tensor keep = (opacity > 0.005).nonzero().squeeze(1);
   DensityKernels k;
@@ -346,9 +374,9 @@ at::Tensor Gaussians::inside(const at::Tensor& points) const {
   const DensityKernels k = density_kernels(tensors());
   if (k.means.size(0) == 0) return at::zeros({points.size(0)}, at::kBool);
   // No colour channels: only the density is needed.
-  auto [density, colors] = splat_field(points.to(at::kDouble), k.means, k.covariances, k.weights,
+  auto [density, colors] = splat_field(points.to(at::kCPU, at::kDouble), k.means, k.covariances, k.weights,
                                        k.rgb.slice(1, 0, 0));
-  return density.to(at::kDouble) >= options_.mesh_iso;
+  return (density.to(at::kDouble) >= options_.mesh_iso).to(points.device());
 }
 
 void Gaussians::export_file(const std::filesystem::path& path, const std::string& format) {

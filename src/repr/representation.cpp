@@ -7,6 +7,18 @@
 
 namespace sds {
 
+at::Device Representation::device() {
+  for (auto& [name, tensor] : named_tensors()) {
+    if (tensor.defined()) return tensor.device();
+  }
+  return at::kCPU;
+}
+
+void Representation::to(const at::Device& target) {
+  SDS_CHECK(device() == target, "this representation cannot move to {} (it lives on {})",
+            target.str(), device().str());
+}
+
 void Representation::fix_geometry(const Occupancy&) {
   fail("this representation cannot fix its geometry (fixed_geometry)");
 }

@@ -5,6 +5,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include "sds/core/checks.h"
+#include "sds/core/device.h"
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
 #include "sds/ops/composite_rays.h"
@@ -28,8 +29,8 @@ std::pair<at::Tensor, at::Tensor> ray_cube_intersection(const at::Tensor& origin
 VoxelGrid::VoxelGrid(VoxelGridOptions o) : options_(o) {
   SDS_CHECK(o.resolution >= 2 && o.resolution <= 512,
             "voxel_grid.resolution: expected 2..512, got {}", o.resolution);
-  SDS_CHECK(o.samples_per_ray >= 1, "voxel_grid.samples_per_ray: expected >= 1, got {}",
-            o.samples_per_ray);
+  SDS_CHECK(o.samples_per_ray >= 1 && o.samples_per_ray <= 4096,
+            "voxel_grid.samples_per_ray: expected 1..4096, got {}", o.samples_per_ray);
   SDS_CHECK(o.density_scale > 0, "voxel_grid.density_scale: expected > 0, got {}",
             o.density_scale);
   SDS_CHECK(o.blob_radius > 0, "voxel_grid.blob_radius: expected > 0, got {}", o.blob_radius);
@@ -46,7 +47,8 @@ VoxelGrid::VoxelGrid(VoxelGridOptions o) : options_(o) {
   color_.set_requires_grad(true);
 }
 
-std::unique_ptr<Representation> VoxelGrid::from_config(ConfigReader& c, const BuildContext&) {
+std::unique_ptr<Representation> VoxelGrid::from_config(ConfigReader& c,
+                                                       const BuildContext& context) {
   VoxelGridOptions o;
   o.resolution = c.get("resolution", o.resolution);
   o.samples_per_ray = c.get("samples_per_ray", o.samples_per_ray);
@@ -55,7 +57,15 @@ std::unique_ptr<Representation> VoxelGrid::from_config(ConfigReader& c, const Bu
   o.blob_radius = c.get("blob_radius", o.blob_radius);
   o.density_lr = c.get("density_lr", o.density_lr);
   o.color_lr = c.get("color_lr", o.color_lr);
-  return std::make_unique<VoxelGrid>(o);
+  auto grid = std::make_unique<VoxelGrid>(o);
+  grid->to(context.device);
+  return grid;
+}
+
+void VoxelGrid::to(const at::Device& device) {
+  check_device_usable(device, "voxel_grid");
+  density_ = density_.detach().to(device).set_requires_grad(!geometry_fixed_);
+  color_ = color_.detach().to(device).set_requires_grad(true);
 }
 
 std::pair<at::Tensor, at::Tensor> VoxelGrid::query(const at::Tensor& points) const {
@@ -72,19 +82,27 @@ std::pair<at::Tensor, at::Tensor> VoxelGrid::query(const at::Tensor& points) con
 RenderOutput VoxelGrid::render(const CameraBatch& cameras, const RenderOptions& options) {
   const int64_t b = cameras.size(), h = cameras.height(), w = cameras.width();
   const int64_t s = options_.samples_per_ray;
-  Rays rays = cameras.rays();
+  constexpr int64_t kMaxSamples = int64_t{1} << 31;  // ~100 GB of float32 activations
+  SDS_CHECK(b * h * w * s <= kMaxSamples,
+            "voxel grid: {} rays x {} samples per ray is more than the {} samples a render can "
+            "hold (fewer views, a smaller image or fewer samples_per_ray)",
+            b * h * w, s, kMaxSamples);
+  const at::Device device = density_.device();
+  Rays rays = cameras.rays(1, at::kFloat, device);
   at::Tensor o = rays.origins.view({-1, 3}), d = rays.directions.view({-1, 3});
   const int64_t n_rays = o.size(0);
   auto [near, far] = ray_cube_intersection(o, d);
-  at::Tensor u = (at::arange(s, at::kFloat) + 0.5) / static_cast<double>(s);
+  at::Tensor u = (at::arange(s, at::TensorOptions(at::kFloat).device(device)) + 0.5) /
+                 static_cast<double>(s);
   at::Tensor ts = near.unsqueeze(1) + (far - near).unsqueeze(1) * u.unsqueeze(0);  // [R, S]
   at::Tensor deltas = ((far - near) / static_cast<double>(s)).unsqueeze(1).expand({n_rays, s});
   at::Tensor points = o.unsqueeze(1) + d.unsqueeze(1) * ts.unsqueeze(2);  // [R, S, 3]
   auto [sigma, rgb] = query(points.view({-1, 3}));
   auto out = ops::composite_rays(sigma.view({n_rays, s}), rgb.view({n_rays, s, 3}),
                                  deltas.contiguous(), ts.contiguous());
-  at::Tensor bg = at::tensor({options.background[0], options.background[1], options.background[2]},
-                             at::kFloat);
+  at::Tensor bg = to_device(
+      at::tensor({options.background[0], options.background[1], options.background[2]}, at::kFloat),
+      device);
   at::Tensor color = out.rgb + (1 - out.alpha).unsqueeze(1) * bg.unsqueeze(0);
   RenderOutput result;
   result.rgb = color.view({b, h, w, 3}).permute({0, 3, 1, 2});
@@ -111,14 +129,16 @@ void VoxelGrid::fix_geometry(const Occupancy& occupancy) {
                 occ.max().item<double>() <= 1,
             "voxel grid fix_geometry: expected occupancy in [0, 1]");
   at::NoGradGuard no_grad;
-  density_ = (20.0 * (occ - 0.5)).to(at::kFloat).view({1, 1, r, r, r}).contiguous();
+  density_ =
+      (20.0 * (occ - 0.5)).to(density_.device(), at::kFloat).view({1, 1, r, r, r}).contiguous();
   geometry_fixed_ = true;
 }
 
 at::Tensor VoxelGrid::inside(const at::Tensor& points) const {
   at::NoGradGuard no_grad;
   const double cell = 2.0 / static_cast<double>(options_.resolution - 1);
-  return query(points).first.to(at::kDouble) * cell >= std::log(2.0);
+  at::Tensor sigma = query(points.to(density_.device())).first.to(points.device(), at::kDouble);
+  return sigma * cell >= std::log(2.0);
 }
 
 std::vector<std::pair<std::string, at::Tensor>> VoxelGrid::named_tensors() {

@@ -2,9 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <tuple>
+#include <utility>
 
 #include "sds/core/error.h"
 #include "sds/core/io.h"
@@ -37,42 +41,87 @@ std::vector<std::string> concepts_of(const Json& config) {
   return scene.prompts();
 }
 
-EvaluationCell summarise(const std::vector<EvaluationRun>& runs,
-                         const std::vector<at::Tensor>& renders, double threshold) {
+double diversity_of(const std::vector<at::Tensor>& renders) {
+  double total = 0, pairs = 0;
+  for (size_t i = 0; i < renders.size(); ++i) {
+    for (size_t j = i + 1; j < renders.size(); ++j) {
+      total += (renders[i] - renders[j]).pow(2).mean().sqrt().item<double>();
+      pairs += 1;
+    }
+  }
+  return pairs > 0 ? total / pairs : 0.0;
+}
+
+// Mean and population standard deviation.
+std::pair<double, double> mean_std(const std::vector<double>& values) {
+  const double n = static_cast<double>(values.size());
+  double mean = 0, var = 0;
+  for (double v : values) mean += v / n;
+  for (double v : values) var += (v - mean) * (v - mean) / n;
+  return {mean, std::sqrt(var)};
+}
+
+}  // namespace
+
+std::string StepsToThreshold::reached_text() const { return fmt::format("{}/{}", reached, runs); }
+
+std::string StepsToThreshold::median_text() const {
+  if (runs == 0) return "-";
+  return median ? fmt::format("{:g}", *median) : fmt::format("> {:g}", median_above);
+}
+
+StepsToThreshold steps_to_threshold(const std::vector<EvaluationRun>& runs) {
+  StepsToThreshold s;
+  s.runs = static_cast<int64_t>(runs.size());
+  if (runs.empty()) return s;
+  // (unreached, steps): an unreached run sorts after every reached one, at its length.
+  std::vector<std::pair<bool, int64_t>> order;
+  for (const auto& r : runs) {
+    const bool unreached = r.steps_to_threshold < 0;
+    if (!unreached) s.reached += 1;
+    order.emplace_back(unreached, unreached ? r.steps : r.steps_to_threshold);
+  }
+  std::sort(order.begin(), order.end());
+  const auto& lo = order[(order.size() - 1) / 2];
+  const auto& hi = order[order.size() / 2];
+  const double value = 0.5 * static_cast<double>(lo.second + hi.second);
+  if (lo.first || hi.first) {
+    s.median_above = value;
+  } else {
+    s.median = value;
+  }
+  return s;
+}
+
+EvaluationCell summarise_runs(const std::vector<EvaluationRun>& runs, double threshold_db) {
+  SDS_CHECK(!runs.empty(), "eval: expected at least one run to summarise, got none");
   EvaluationCell c;
   c.config = runs.front().config;
   c.prompt = runs.front().prompt;
   const double n = static_cast<double>(runs.size());
-  double reached = 0, steps = 0;
+  c.worst_db_min = runs.front().worst_db;
+  // Per seed: the sums and count of its runs' mean and worst PSNR.
+  std::map<uint64_t, std::array<double, 3>> by_seed;
   for (const auto& r : runs) {
-    c.mean_db += r.mean_db / n;
-    c.worst_db += r.worst_db / n;
-    c.consistency += (r.worst_db > threshold ? 1.0 : 0.0) / n;
+    if (r.prompt != c.prompt) c.prompt.clear();
+    c.worst_db_min = std::min(c.worst_db_min, r.worst_db);
+    c.consistency += (r.worst_db > threshold_db ? 1.0 : 0.0) / n;
     c.seconds += r.seconds / n;
-    if (r.steps_to_threshold >= 0) {
-      reached += 1;
-      steps += static_cast<double>(r.steps_to_threshold);
-    }
+    auto& s = by_seed[r.seed];
+    s[0] += r.mean_db;
+    s[1] += r.worst_db;
+    s[2] += 1;
   }
-  c.steps_to_threshold = reached > 0 ? steps / reached : -1;
-  for (const auto& r : runs) c.mean_db_std += std::pow(r.mean_db - c.mean_db, 2) / n;
-  c.mean_db_std = std::sqrt(c.mean_db_std);
-  double pairs = 0;
-  for (size_t i = 0; i < renders.size(); ++i) {
-    for (size_t j = i + 1; j < renders.size(); ++j) {
-      c.diversity += (renders[i] - renders[j]).pow(2).mean().sqrt().item<double>();
-      pairs += 1;
-    }
+  std::vector<double> means, worsts;
+  for (const auto& [seed, s] : by_seed) {
+    means.push_back(s[0] / s[2]);
+    worsts.push_back(s[1] / s[2]);
   }
-  if (pairs > 0) c.diversity /= pairs;
+  std::tie(c.mean_db, c.mean_db_std) = mean_std(means);
+  std::tie(c.worst_db_mean, c.worst_db_std) = mean_std(worsts);
+  c.steps = steps_to_threshold(runs);
   return c;
 }
-
-std::string steps_text(double steps) {
-  return steps < 0 ? std::string("never") : fmt::format("{:.0f}", steps);
-}
-
-}  // namespace
 
 EvaluationTable evaluate(const EvaluationOptions& o) {
   SDS_CHECK(!o.configs.empty(), "eval: expected at least one config (--configs), got none");
@@ -103,8 +152,14 @@ EvaluationTable evaluate(const EvaluationOptions& o) {
         const auto dir = o.out / name / slug(prompt) / fmt::format("seed{}", seed);
         GenerateOptions g;
         GenerateResult r = generate(config, dir, g);
-        EvaluationRun run{name, prompt, static_cast<uint64_t>(seed), r.held_out.mean,
-                          r.held_out.min, -1, r.seconds};
+        EvaluationRun run;
+        run.config = name;
+        run.prompt = prompt;
+        run.seed = static_cast<uint64_t>(seed);
+        run.mean_db = r.held_out.mean;
+        run.worst_db = r.held_out.min;
+        run.steps = r.steps;
+        run.seconds = r.seconds;
         for (const auto& [step, psnr] : r.progress) {
           if (psnr >= o.threshold_db) {
             run.steps_to_threshold = step;
@@ -119,7 +174,9 @@ EvaluationTable evaluate(const EvaluationOptions& o) {
         renders.push_back(r.held_out_rgb.to(at::kDouble));
         table.runs.push_back(run);
       }
-      table.cells.push_back(summarise(runs, renders, o.threshold_db));
+      EvaluationCell cell = summarise_runs(runs, o.threshold_db);
+      cell.diversity = diversity_of(renders);
+      table.cells.push_back(cell);
     }
   }
   table.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -128,51 +185,96 @@ EvaluationTable evaluate(const EvaluationOptions& o) {
   return table;
 }
 
+std::vector<EvaluationCell> EvaluationTable::config_summaries() const {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<EvaluationRun>> by_config;
+  for (const auto& r : runs) {
+    if (by_config[r.config].empty()) order.push_back(r.config);
+    by_config[r.config].push_back(r);
+  }
+  std::vector<EvaluationCell> out;
+  for (const auto& name : order) {
+    EvaluationCell row = summarise_runs(by_config[name], options.threshold_db);
+    row.prompt.clear();
+    double cells_of = 0;
+    for (const auto& c : cells) {
+      if (c.config != name) continue;
+      row.diversity += c.diversity;
+      cells_of += 1;
+    }
+    if (cells_of > 0) row.diversity /= cells_of;
+    out.push_back(row);
+  }
+  return out;
+}
+
 std::string EvaluationTable::markdown() const {
   const double th = options.threshold_db;
   std::string md = fmt::format(
-      "| config | prompt | mean PSNR (dB, ± std over seeds) | worst view (dB) | consistency "
-      "(worst > {:.0f} dB) | steps to {:.0f} dB | seed diversity (RMS) | time / run (s) |\n"
-      "| --- | --- | --- | --- | --- | --- | --- | --- |\n",
-      th, th);
+      "| config | prompt | mean PSNR (dB, ± std over seeds) | worst view, mean over runs (dB, ± "
+      "std over seeds) | worst view, min over runs (dB) | consistency (worst > {0:.0f} dB) | "
+      "runs reaching {0:.0f} dB | median steps to {0:.0f} dB | seed diversity (RMS) | time / run "
+      "(s) |\n"
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+      th);
   for (const auto& c : cells) {
-    md += fmt::format("| {} | {} | {:.2f} ± {:.2f} | {:.2f} | {:.2f} | {} | {:.4f} | {:.1f} |\n",
-                      c.config, c.prompt, c.mean_db, c.mean_db_std, c.worst_db, c.consistency,
-                      steps_text(c.steps_to_threshold), c.diversity, c.seconds);
-  }
-  // One row per config, averaged over concepts.
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<const EvaluationCell*>> by_config;
-  for (const auto& c : cells) {
-    if (by_config[c.config].empty()) order.push_back(c.config);
-    by_config[c.config].push_back(&c);
+    md += fmt::format(
+        "| {} | {} | {:.2f} ± {:.2f} | {:.2f} ± {:.2f} | {:.2f} | {:.2f} | {} | {} | {:.4f} | "
+        "{:.1f} |\n",
+        c.config, c.prompt, c.mean_db, c.mean_db_std, c.worst_db_mean, c.worst_db_std,
+        c.worst_db_min, c.consistency, c.steps.reached_text(), c.steps.median_text(), c.diversity,
+        c.seconds);
   }
   md += fmt::format(
-      "\n| config | mean PSNR (dB) | worst view (dB) | consistency | steps to {:.0f} dB | seed "
-      "diversity | time / run (s) |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+      "\n| config | mean PSNR (dB, ± std over seeds) | worst view, mean over runs (dB, ± std over "
+      "seeds) | worst view, min over runs (dB) | consistency | runs reaching {0:.0f} dB | median "
+      "steps to {0:.0f} dB | seed diversity | time / run (s) |\n"
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
       th);
-  for (const auto& name : order) {
-    const auto& list = by_config[name];
-    const double n = static_cast<double>(list.size());
-    double mean = 0, worst = 0, cons = 0, div = 0, secs = 0, steps = 0, reached = 0;
-    for (const auto* c : list) {
-      mean += c->mean_db / n;
-      worst += c->worst_db / n;
-      cons += c->consistency / n;
-      div += c->diversity / n;
-      secs += c->seconds / n;
-      if (c->steps_to_threshold >= 0) {
-        steps += c->steps_to_threshold;
-        reached += 1;
-      }
-    }
-    md += fmt::format("| {} | {:.2f} | {:.2f} | {:.2f} | {} | {:.4f} | {:.1f} |\n", name, mean,
-                      worst, cons, steps_text(reached > 0 ? steps / reached : -1), div, secs);
+  for (const auto& c : config_summaries()) {
+    md += fmt::format(
+        "| {} | {:.2f} ± {:.2f} | {:.2f} ± {:.2f} | {:.2f} | {:.2f} | {} | {} | "
+        "{:.4f} | {:.1f} |\n",
+        c.config, c.mean_db, c.mean_db_std, c.worst_db_mean, c.worst_db_std, c.worst_db_min,
+        c.consistency, c.steps.reached_text(), c.steps.median_text(), c.diversity, c.seconds);
   }
+  md += fmt::format(
+      "\nThe per-config rows pool all prompts; their std is over seeds of each seed's mean over "
+      "prompts. Median steps count every run: one that never reached {:.0f} dB sorts last, as "
+      "longer than its run, and \"> N\" means the median falls on such runs.\n",
+      th);
   md += fmt::format("\n{} runs, {} seed(s), {:.0f} s in all.\n", runs.size(),
                     options.small ? 1 : options.seeds, seconds);
   return md;
 }
+
+namespace {
+
+// A per-config row has no prompt.
+Json cell_json(const EvaluationCell& c, bool with_prompt) {
+  Json j = {{"config", c.config},
+            {"psnr_mean", c.mean_db},
+            {"psnr_mean_std", c.mean_db_std},
+            {"psnr_worst_mean", c.worst_db_mean},
+            {"psnr_worst_mean_std", c.worst_db_std},
+            {"psnr_worst_min", c.worst_db_min},
+            {"consistency", c.consistency},
+            {"runs", c.steps.runs},
+            {"steps_reached", c.steps.reached},
+            {"steps_to_threshold_median", nullptr},
+            {"steps_to_threshold_median_above", nullptr},
+            {"diversity", c.diversity},
+            {"seconds", c.seconds}};
+  if (with_prompt) j["prompt"] = c.prompt;
+  if (c.steps.median) {
+    j["steps_to_threshold_median"] = *c.steps.median;
+  } else if (c.steps.runs > 0) {
+    j["steps_to_threshold_median_above"] = c.steps.median_above;
+  }
+  return j;
+}
+
+}  // namespace
 
 Json EvaluationTable::to_json() const {
   Json j;
@@ -187,20 +289,13 @@ Json EvaluationTable::to_json() const {
                          {"psnr_mean", r.mean_db},
                          {"psnr_worst", r.worst_db},
                          {"steps_to_threshold", r.steps_to_threshold},
+                         {"steps", r.steps},
                          {"seconds", r.seconds}});
   }
   j["cells"] = Json::array();
-  for (const auto& c : cells) {
-    j["cells"].push_back({{"config", c.config},
-                          {"prompt", c.prompt},
-                          {"psnr_mean", c.mean_db},
-                          {"psnr_mean_std", c.mean_db_std},
-                          {"psnr_worst", c.worst_db},
-                          {"consistency", c.consistency},
-                          {"steps_to_threshold", c.steps_to_threshold},
-                          {"diversity", c.diversity},
-                          {"seconds", c.seconds}});
-  }
+  for (const auto& c : cells) j["cells"].push_back(cell_json(c, true));
+  j["configs"] = Json::array();
+  for (const auto& c : config_summaries()) j["configs"].push_back(cell_json(c, false));
   return j;
 }
 

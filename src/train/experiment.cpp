@@ -1,5 +1,6 @@
 #include "sds/train/experiment.h"
 
+#include "sds/core/device.h"
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
 #include "sds/diffusion/exact_prior.h"
@@ -30,12 +31,21 @@ Experiment Experiment::from_config(const Json& config, const std::filesystem::pa
   e.trainer.steps = c.get<int64_t>("steps", 250);
   e.trainer.run_dir = run_dir;
   const Json empty = Json::object();
+  // The device first: the guidance's and the representation's parameters are built on it.
+  const Json trainer_json = c.has("trainer") ? c.raw("trainer") : empty;
+  at::Device device = at::kCPU;
+  if (trainer_json.is_object() && trainer_json.contains("device")) {
+    SDS_CHECK(trainer_json["device"].is_string(),
+              "config.trainer.device: expected \"cpu\", \"cuda\" or \"cuda:N\", got {}",
+              trainer_json["device"].dump());
+    device = parse_device(trainer_json["device"].get<std::string>());
+  }
   e.prior = make<Prior>(c.has("prior") ? c.raw("prior") : Json("exact"), "prior");
   e.guidance = make<Guidance>(c.has("guidance") ? c.raw("guidance") : Json("sds"), "guidance",
-                              Guidance::BuildContext{e.prior, e.prompt});
+                              Guidance::BuildContext{e.prior, e.prompt, device});
   e.representation = make<Representation>(
       c.has("representation") ? c.raw("representation") : Json("voxel_grid"), "representation",
-      Representation::BuildContext{e.trainer.seed});
+      Representation::BuildContext{e.trainer.seed, device});
   if (c.has("fixed_geometry")) {
     const auto source = c.get<std::string>("fixed_geometry", "");
     SDS_CHECK(source == "ground_truth",
@@ -52,7 +62,7 @@ Experiment Experiment::from_config(const Json& config, const std::filesystem::pa
   }
   e.sampler = make<CameraSampler>(c.has("camera_sampler") ? c.raw("camera_sampler") : Json("orbit"),
                                   "camera_sampler");
-  ConfigReader trainer(c.has("trainer") ? c.raw("trainer") : empty, "trainer");
+  ConfigReader trainer(trainer_json, "trainer");
   e.trainer = TrainerOptions::from_config(trainer, e.trainer);
   trainer.finish();
   ConfigReader eval(c.has("eval") ? c.raw("eval") : empty, "eval");

@@ -28,7 +28,7 @@ void write_turntable(Representation& repr, const ExactPrior& prior, const std::s
   const auto& o = prior.options();
   CameraBatch cams(turntable_views(eval.turntable_frames, eval.turntable_elevation_deg, o.radius,
                                    o.fovy_deg, sampler.height(), sampler.width()));
-  at::Tensor pred = render_views(repr, cams, render).clamp(0, 1);
+  at::Tensor pred = render_views(repr, cams, render).clamp(0, 1).cpu();
   at::Tensor gt = prior.ground_truth(prompt, cams).rgb;
   for (int64_t k = 0; k < cams.size(); ++k) {
     // Prediction on the left, ground truth on the right.

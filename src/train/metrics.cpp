@@ -13,11 +13,12 @@ at::Tensor psnr(const at::Tensor& prediction, const at::Tensor& target) {
   SDS_CHECK(prediction.sizes() == target.sizes(),
             "psnr: expected prediction and target of one shape, got {} and {}",
             shape_string(prediction.sizes()), shape_string(target.sizes()));
-  at::Tensor mse = (prediction.detach().to(at::kCPU, at::kDouble) -
-                    target.detach().to(at::kCPU, at::kDouble))
+  // On the prediction's device; only the [B] scores come back.
+  const at::Device device = prediction.device();
+  at::Tensor mse = (prediction.detach().to(at::kDouble) - target.detach().to(device, at::kDouble))
                        .pow(2)
                        .mean({1, 2, 3});
-  return -10.0 * at::log10(mse);
+  return (-10.0 * at::log10(mse)).cpu();
 }
 
 at::Tensor render_views(Representation& representation, const CameraBatch& cameras,

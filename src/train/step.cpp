@@ -9,11 +9,19 @@ namespace sds {
 
 namespace {
 constexpr uint64_t kStepStream = 0x5354455055ULL;  // one random stream per training step
+constexpr uint64_t kDeviceStream = 0x4445564943ULL;  // the step's draws on a device
 }  // namespace
 
 at::Generator step_generator(uint64_t seed, int64_t step) {
   SDS_CHECK(step >= 0, "step_generator: expected a step >= 0, got {}", step);
   return make_generator(derive_seed(seed, kStepStream, static_cast<uint64_t>(step)));
+}
+
+at::Generator step_device_generator(uint64_t seed, int64_t step, const at::Device& device,
+                                    const at::Generator& host) {
+  SDS_CHECK(step >= 0, "step_device_generator: expected a step >= 0, got {}", step);
+  if (device.is_cpu()) return host;
+  return make_generator(derive_seed(seed, kDeviceStream, static_cast<uint64_t>(step)), device);
 }
 
 GuidanceOutput guidance_step(Guidance& guidance, const GuidanceInput& input,

@@ -6,9 +6,11 @@
 #include <torch/serialize/archive.h>
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "sds/core/checks.h"
+#include "sds/core/device.h"
 #include "sds/core/error.h"
 #include "sds/core/io.h"
 #include "sds/core/rng.h"
@@ -17,7 +19,6 @@ namespace sds {
 
 namespace {
 
-bool all_finite(const at::Tensor& t) { return !t.defined() || at::isfinite(t).all().item<bool>(); }
 
 // Every tensor a checkpoint holds besides the optimiser, under its archive name
 // ("representation.<name>", "guidance.<name>").
@@ -43,6 +44,9 @@ TrainingGroups training_groups(const std::shared_ptr<Representation>& representa
 
 TrainerOptions TrainerOptions::from_config(ConfigReader& c, TrainerOptions o) {
   o.checkpoint_every = c.get("checkpoint_every", o.checkpoint_every);
+  if (c.has("device")) o.device = parse_device(c.get<std::string>("device", "cpu"));
+  o.log_every = c.get("log_every", o.log_every);
+  o.check_every = c.get("check_every", o.check_every);
   o.render.background = c.get("background", o.render.background);
   o.adam_beta1 = c.get("adam_beta1", o.adam_beta1);
   o.adam_beta2 = c.get("adam_beta2", o.adam_beta2);
@@ -52,6 +56,48 @@ TrainerOptions TrainerOptions::from_config(ConfigReader& c, TrainerOptions o) {
   }
   return o;
 }
+
+// The NaN/Inf checks of a run. Each part's tensors reduce to one flag on the device, folded into
+// the first bad step of that part, so recording costs no sync; reading is one copy.
+class Trainer::NonFiniteWatch {
+ public:
+  enum Part { kRender, kGuidance, kBackward, kOptimizer, kParts };
+
+  explicit NonFiniteWatch(const at::Device& device)
+      : first_bad_(at::full({kParts}, -1, at::TensorOptions(at::kLong).device(device))) {}
+
+  void record(Part part, const std::vector<at::Tensor>& tensors, int64_t step) {
+    std::vector<at::Tensor> finite;
+    for (const auto& t : tensors) {
+      if (t.defined()) finite.push_back(at::isfinite(t.detach()).all());
+    }
+    if (finite.empty()) return;
+    at::Tensor bad = at::logical_not(at::stack(finite).all());
+    at::Tensor slot = first_bad_.select(0, part);
+    slot.copy_(at::where(bad & (slot < 0), at::scalar_tensor(step, slot.options()), slot));
+  }
+
+  /// The first bad (step, part), read back in one copy; -1 steps when all were finite.
+  at::Tensor state() const { return first_bad_; }
+
+  /// Throws for the earliest bad step (then the earliest part of it) in `host_state`.
+  static void throw_if_bad(const at::Tensor& host_state, const std::string& kept) {
+    static const char* const kWhat[kParts] = {
+        "NaN or Inf in the render (representation)", "NaN or Inf in the guidance loss",
+        "NaN or Inf in the gradients (backward)",
+        "NaN or Inf in the parameters after the optimizer step"};
+    int64_t part = -1, step = -1;
+    for (int64_t p = 0; p < kParts; ++p) {
+      const int64_t s = host_state[p].item<int64_t>();
+      if (s >= 0 && (step < 0 || s < step)) step = s, part = p;
+    }
+    SDS_CHECK(step < 0, "step {}: {}; the last good checkpoint is kept at {}", step + 1,
+              kWhat[part], kept);
+  }
+
+ private:
+  at::Tensor first_bad_;  // [parts] long, on the run's device
+};
 
 // torch's Adam keeps its state in a map keyed by the parameter's TensorImpl.
 class Trainer::AdamAccess : public OptimizerState {
@@ -111,6 +157,25 @@ Trainer::Trainer(std::shared_ptr<Representation> representation,
   SDS_CHECK(options_.steps >= 1, "trainer.steps: expected >= 1, got {}", options_.steps);
   SDS_CHECK(options_.checkpoint_every >= 0, "trainer.checkpoint_every: expected >= 0, got {}",
             options_.checkpoint_every);
+  SDS_CHECK(options_.log_every >= 1 && options_.check_every >= 1,
+            "trainer: expected log_every >= 1 and check_every >= 1, got {} and {}",
+            options_.log_every, options_.check_every);
+  check_device_usable(options_.device, "trainer.device");
+  options_.device = with_index(options_.device);
+  // The representation follows the run; the guidance's own parameters were built for it.
+  if (representation_->device() != options_.device) {
+    representation_->to(options_.device);
+    groups_ = TrainingGroups(*representation_, *guidance_);
+  }
+  for (const auto& g : groups_.groups()) {
+    for (const auto& p : g.parameters) {
+      SDS_CHECK(p.device() == options_.device,
+                "trainer: parameter group \"{}\" lives on {}, the run on {} (build the guidance "
+                "with BuildContext::device = the trainer's device)",
+                g.name, p.device().str(), options_.device.str());
+    }
+  }
+  watch_ = std::make_unique<NonFiniteWatch>(options_.device);
   std::vector<torch::optim::OptimizerParamGroup> groups;
   for (const auto& g : groups_.groups()) {
     auto opts = std::make_unique<torch::optim::AdamOptions>(g.lr);
@@ -124,8 +189,18 @@ Trainer::Trainer(std::shared_ptr<Representation> representation,
 Trainer::~Trainer() = default;
 
 StepInfo Trainer::step() {
+  using Watch = NonFiniteWatch;
   const int64_t i = steps_done_;
+  const std::string kept = checkpoint_path().string();
+  // On the CPU a check costs no sync, so each part is checked as soon as it exists.
+  const bool immediate = options_.device.is_cpu();
+  auto record = [&](Watch::Part part, const std::vector<at::Tensor>& tensors) {
+    watch_->record(part, tensors, i);
+    if (immediate) Watch::throw_if_bad(watch_->state(), kept);
+  };
   at::Generator generator = step_generator(options_.seed, i);
+  at::Generator device_generator =
+      step_device_generator(options_.seed, i, options_.device, generator);
   CameraBatch cameras = sampler_->sample(i, generator);
 
   optimizer_->zero_grad();
@@ -133,51 +208,60 @@ StepInfo Trainer::step() {
     return representation_->render(c, options_.render);
   };
   RenderOutput rendered = render(cameras);
-  SDS_CHECK(all_finite(rendered.rgb) && all_finite(rendered.alpha),
-            "step {}: NaN or Inf in the render (representation); the last good checkpoint is "
-            "kept at {}",
-            i + 1, checkpoint_path().string());
+  record(Watch::kRender, {rendered.rgb, rendered.alpha});
 
-  GuidanceOutput out =
-      guidance_step(*guidance_, {rendered.rgb, cameras, i, options_.steps, generator}, render);
-  SDS_CHECK(all_finite(out.loss),
-            "step {}: NaN or Inf in the guidance loss; the last good checkpoint is kept at {}",
-            i + 1, checkpoint_path().string());
+  GuidanceOutput out = guidance_step(
+      *guidance_, {rendered.rgb, cameras, i, options_.steps, generator, device_generator}, render);
+  record(Watch::kGuidance, {out.loss});
 
   const std::vector<double> lrs = groups_.learning_rates(i, out.lr_scale);
   for (size_t k = 0; k < lrs.size(); ++k) {
     static_cast<torch::optim::AdamOptions&>(optimizer_->param_groups()[k].options()).lr(lrs[k]);
   }
   out.loss.backward();
+  std::vector<at::Tensor> grads, params;
   for (auto& group : optimizer_->param_groups()) {
     for (auto& p : group.params()) {
-      SDS_CHECK(all_finite(p.grad()),
-                "step {}: NaN or Inf in the gradients (backward); the last good checkpoint is "
-                "kept at {}",
-                i + 1, checkpoint_path().string());
+      grads.push_back(p.grad());
+      params.push_back(p);
     }
   }
+  record(Watch::kBackward, grads);
   optimizer_->step();
-  for (auto& group : optimizer_->param_groups()) {
-    for (auto& p : group.params()) {
-      SDS_CHECK(all_finite(p),
-                "step {}: NaN or Inf in the parameters after the optimizer step; the last good "
-                "checkpoint is kept at {}",
-                i + 1, checkpoint_path().string());
+  record(Watch::kOptimizer, params);
+
+  const int64_t done = i + 1;
+  const bool last = done == options_.steps;
+  const bool checkpoint = !options_.run_dir.empty() && options_.checkpoint_every > 0 &&
+                          (done % options_.checkpoint_every == 0 || last);
+  const bool logged = done % options_.log_every == 0 || last;
+  StepInfo info;
+  info.step = done;
+  info.total_steps = options_.steps;
+  info.logged = logged;
+  info.loss = std::numeric_limits<double>::quiet_NaN();
+  if (logged || checkpoint || done % options_.check_every == 0) {
+    // One copy back: the checks' state, then (when logged) the loss and the metrics.
+    std::vector<at::Tensor> values{watch_->state().to(at::kDouble)};
+    if (logged) {
+      values.push_back(out.loss.detach().reshape({1}).to(at::kDouble));
+      for (auto& [name, value] : out.metrics) {
+        SDS_CHECK(value.defined() && value.numel() == 1,
+                  "step {}: metric \"{}\" must be a one-element tensor", done, name);
+        values.push_back(to_device(value.detach().reshape({1}).to(at::kDouble), options_.device));
+      }
+    }
+    const at::Tensor host = at::cat(values).cpu();
+    Watch::throw_if_bad(host.narrow(0, 0, Watch::kParts).to(at::kLong), kept);
+    if (logged) {
+      info.loss = host[Watch::kParts].item<double>();
+      int64_t k = Watch::kParts + 1;
+      for (auto& [name, value] : out.metrics) info.metrics[name] = host[k++].item<double>();
     }
   }
   representation_->after_step(i, *adam_access_);
-  steps_done_ = i + 1;
-
-  if (!options_.run_dir.empty() && options_.checkpoint_every > 0 &&
-      (steps_done_ % options_.checkpoint_every == 0 || steps_done_ == options_.steps)) {
-    save_checkpoint(checkpoint_path());
-  }
-  StepInfo info;
-  info.step = steps_done_;
-  info.total_steps = options_.steps;
-  info.loss = out.loss.item<double>();
-  info.metrics = std::move(out.metrics);
+  steps_done_ = done;
+  if (checkpoint) save_checkpoint(checkpoint_path());
   return info;
 }
 
@@ -195,7 +279,7 @@ std::filesystem::path Trainer::checkpoint_path() const {
 void Trainer::save_checkpoint(const std::filesystem::path& path) const {
   torch::serialize::OutputArchive archive;
   for (auto& [key, tensor] : checkpoint_tensors(*representation_, *guidance_)) {
-    archive.write(key, tensor.detach());
+    archive.write(key, tensor.detach().cpu());  // readable on a machine without the device
   }
   torch::serialize::OutputArchive optimizer_archive;
   optimizer_->save(optimizer_archive);
@@ -211,7 +295,7 @@ void Trainer::load_checkpoint(const std::filesystem::path& path) {
   SDS_CHECK(std::filesystem::exists(path), "{}: checkpoint not found", path.string());
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path.string());
+    archive.load_from(path.string(), options_.device);
   } catch (const c10::Error& e) {
     fail("{}: not a readable sds checkpoint: {}", path.string(), e.what_without_backtrace());
   }
@@ -243,7 +327,7 @@ void Trainer::load_checkpoint(const std::filesystem::path& path) {
               shape_string(stored.sizes()), shape_string(tensor.sizes()));
     tensor.copy_(stored);
   }
-  torch::serialize::InputArchive optimizer_archive;
+  torch::serialize::InputArchive optimizer_archive;  // on the run's device (load_from above)
   archive.read("optimizer", optimizer_archive);
   optimizer_->load(optimizer_archive);
   at::Tensor steps, seed;

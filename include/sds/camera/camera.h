@@ -123,7 +123,9 @@ class CameraBatch {
   /// Rays through the pixels (the volume renderer's input). With `supersample` s > 1 the grid is
   /// `[B, s H, s W, 3]` with rays through the centres of the s x s sub-pixels (for anti-aliased
   /// ground truth).
-  Rays rays(int64_t supersample = 1, at::ScalarType dtype = at::kFloat) const;
+  /// The rays are built on `device` from one host copy of the cameras (no host sync).
+  Rays rays(int64_t supersample = 1, at::ScalarType dtype = at::kFloat,
+            const at::Device& device = at::kCPU) const;
 
   /// The cameras with a different image size (same poses, see Camera::resized).
   CameraBatch resized(int64_t height, int64_t width) const;

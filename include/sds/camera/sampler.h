@@ -25,6 +25,14 @@ class CameraSampler {
   virtual int64_t width() const = 0;
 };
 
+/// Sizes a sampler accepts: larger ones are an sds::Error up front instead of an allocation that
+/// cannot succeed (a 1e6-pixel-high image, 1e5 views).
+struct SamplerLimits {
+  static constexpr int64_t max_image_side = 8192;
+  static constexpr int64_t max_batch_size = 1024;
+  static constexpr int64_t max_pixels_per_step = int64_t{1} << 26;  ///< views x height x width
+};
+
 /// Options of the orbit sampler (threestudio's random-camera data module, simplified).
 struct OrbitSamplerOptions {
   std::array<double, 2> elevation_deg{0.0, 30.0};   ///< uniform in degrees

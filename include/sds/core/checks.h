@@ -33,7 +33,18 @@ void check_device(const at::Tensor& t, std::string_view name, const at::Device& 
 /// kernels for.
 void check_device_supported(const at::Tensor& t, std::string_view name);
 
-/// Throws when `t` holds NaN or Inf; `what` says where it was found.
+/// Whether value checks (finiteness, ranges, ...) of `t` run: always for a CPU tensor, where
+/// they cost no sync; for a device tensor only with debug checks on, since reading a value
+/// back waits for the device's queue.
+bool value_checks_enabled(const at::Tensor& t);
+/// Turns the value checks of device tensors on or off for the whole process (default: off,
+/// or on when the environment sets SDS_DEBUG_CHECKS=1).
+void set_debug_checks(bool on);
+/// Whether the value checks of device tensors are on.
+bool debug_checks();
+
+/// Throws when `t` holds NaN or Inf; `what` says where it was found. A value check: skipped
+/// for a device tensor unless debug checks are on.
 void check_finite(const at::Tensor& t, std::string_view what);
 
 /// True when the library was built with its CUDA kernels.

@@ -1,4 +1,7 @@
 #pragma once
+
+#include <array>
+#include <type_traits>
 // JSON configs: parsing with positions in errors, a reader that rejects unknown keys, and
 // `--set key=value` overrides.
 
@@ -64,7 +67,22 @@ class ConfigReader {
 
  private:
   template <class T>
+  struct fixed_size : std::false_type {};
+  template <class V, size_t N>
+  struct fixed_size<std::array<V, N>> : std::true_type {
+    static constexpr size_t size = N;
+  };
+
+  template <class T>
   T convert(const std::string& key) const {
+    if constexpr (fixed_size<T>::value) {
+      // nlohmann reads the first N elements of a longer array; a [lo, hi] range with a third
+      // element is a typo, not a range.
+      const Json& v = object_.at(key);
+      SDS_CHECK(v.is_array() && v.size() == fixed_size<T>::size,
+                "{}.{}: expected an array of {} values, got {}", where_, key, fixed_size<T>::size,
+                v.dump());
+    }
     try {
       return object_.at(key).get<T>();
     } catch (const nlohmann::json::exception& e) {

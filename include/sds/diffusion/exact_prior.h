@@ -40,16 +40,17 @@ struct ExactPriorOptions {
   GroundTruthOptions ground_truth;
 };
 
-/// The components of one concept at one resolution: K flattened images in [-1, 1].
+/// The components of one concept at one resolution on one device: K flattened images in
+/// [-1, 1]. The images live on the device; what selects them (cameras, tuples) on the host.
 struct ExactPriorComponents {
-  at::Tensor mu;          ///< `[K, D]` float64, D = 3 H W
-  at::Tensor mu_sq_norm;  ///< `[K]` float64
-  at::Tensor directions;  ///< `[K, 3]` float64, unit vectors towards each component's camera
+  at::Tensor mu;          ///< `[K, D]` float64 on the device, D = 3 H W
+  at::Tensor mu_sq_norm;  ///< `[K]` float64 on the device
+  at::Tensor directions;  ///< `[K, 3]` float64 (host), unit vectors towards each component's camera
   std::vector<Camera> cameras;
   std::vector<int64_t> concept_index;  ///< which concept each component renders
   int64_t base_count = 0;              ///< the grid components; personal components follow them
-  /// Multi-view conditioning only: `[T, N]` long, the components of each tuple's views, view j
-  /// at the azimuth of view 0 plus j 360 / N degrees.
+  /// Multi-view conditioning only: `[T, N]` long (host), the components of each tuple's views,
+  /// view j at the azimuth of view 0 plus j 360 / N degrees.
   at::Tensor tuples;
 };
 
@@ -78,8 +79,10 @@ class ExactPrior : public Prior {
   std::pair<at::Tensor, at::Tensor> responsibilities(const at::Tensor& x_t, const at::Tensor& t,
                                                      const Conditioning& conditioning, int64_t b);
 
-  /// Components of all concepts at resolution H x W (built on first use, then cached).
-  const ExactPriorComponents& components(int64_t height, int64_t width);
+  /// Components of all concepts at resolution H x W on `device` (rendered on the host on first
+  /// use, copied to the device once, then cached). The denoiser uses the device of x_t.
+  const ExactPriorComponents& components(int64_t height, int64_t width,
+                                         const at::Device& device = at::kCPU);
   /// Personalisation (DreamCraft3D's bootstrapping, the exact analogue of DreamBooth on the
   /// scene's renders): replaces the components added at the images' size by one component per
   /// image of `rgb` `[M, 3, H, W]` in [0, 1], a view of `prompt`'s concept from its camera, with
@@ -107,8 +110,17 @@ class ExactPrior : public Prior {
   Scene scene_;
   ExactPriorOptions options_;
   NoiseSchedule schedule_;
-  std::map<std::pair<int64_t, int64_t>, ExactPriorComponents> cache_;
+  /// (height, width, device) -> components; a device's entry is a copy of the host's.
+  std::map<std::tuple<int64_t, int64_t, std::string>, ExactPriorComponents> cache_;
   std::mutex cache_mutex_;
+  /// The component nearest to the last reference image (reference conditioning), so that it is
+  /// found (and read back from the device) once per reference, not once per step.
+  struct ReferenceMatch {
+    const void* image = nullptr;
+    int64_t version = -1, components = -1, nearest = -1;
+  };
+  mutable ReferenceMatch reference_match_;
+  mutable std::mutex reference_mutex_;
 };
 
 }  // namespace sds

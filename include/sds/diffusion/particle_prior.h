@@ -15,6 +15,7 @@ struct ParticlePriorOptions {
   int64_t hidden = 32;         ///< channels of the convolutional trunk
   int64_t embedding = 64;      ///< width of the time/camera embedding MLP
   uint64_t seed = 0;           ///< initialisation of every layer but the zero-initialised last
+  at::Device device = at::kCPU;  ///< where the network lives (initialised on the host first)
 };
 
 /// eps_phi(x_t; y, t, c) = eps_base(x_t; y, t) + f_phi(x_t, t, c), where f_phi is a small

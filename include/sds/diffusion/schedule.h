@@ -19,7 +19,8 @@ class NoiseSchedule {
   const at::Tensor& alphas_cumprod() const { return alphas_cumprod_; }
   /// alpha_bar at one timestep.
   double alpha_bar(int64_t t) const;
-  /// alpha_bar at integer timesteps `t` `[B]`, as float64 `[B]`; t outside [0, T) is an sds::Error.
+  /// alpha_bar at integer timesteps `t` `[B]`, as float64 `[B]` on t's device; t outside [0, T)
+  /// is an sds::Error (a value check: see value_checks_enabled).
   at::Tensor alpha_bar(const at::Tensor& t) const;
 
   /// x_t = sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) eps, with t `[B]` and x0, eps `[B, ...]`.

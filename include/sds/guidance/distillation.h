@@ -39,7 +39,8 @@ struct DistillationStep {
   CameraBatch cameras;
   int64_t step = 0;
   int64_t total_steps = 1;
-  at::Generator generator;  ///< for objectives that draw more (VSD's particle loss)
+  at::Generator generator;  ///< host draws of objectives that draw more (VSD's timesteps)
+  at::Generator device_generator;  ///< their draws on the images' device (VSD's noise)
 };
 
 /// Base of the objectives whose loss is `target_loss(z, g)`.
@@ -91,7 +92,8 @@ class DistillationGuidance : public Guidance {
                         const Conditioning& baseline, double scale, CfgConvention convention);
   /// w(t) shaped to broadcast against `like` `[B, ...]`.
   at::Tensor weight(const at::Tensor& t, const at::Tensor& like) const;
-  /// Draws the forward-process noise for z; N(0, I) by default.
+  /// Draws the forward-process noise for z with `generator` (on its device, then moved to z's);
+  /// N(0, I) by default.
   virtual at::Tensor draw_noise(const at::Tensor& z, at::Generator& generator) const;
   /// Adds objective-specific losses (VSD's particle loss) to `out`; none by default.
   virtual void add_losses(const DistillationStep& step, GuidanceOutput& out) {}

@@ -22,14 +22,25 @@ struct GuidanceInput {
   CameraBatch cameras;  ///< the B cameras the images were rendered from
   int64_t step = 0;         ///< current training step, 0-based
   int64_t total_steps = 1;  ///< length of the run (for schedules)
-  /// All randomness (t, noise) comes from here; a handle that shares its state when copied.
+  /// The host's randomness (timesteps, which are few and steer host-side choices: an
+  /// objective's inversion length, a prior's components); a handle that shares its state.
   at::Generator generator;
+  /// The randomness drawn on the images' device (the forward-process noise). Undefined: drawn
+  /// from `generator` (on the CPU one generator does both).
+  at::Generator device_generator;
 };
+
+/// Scalars to log: 0-dim tensors on the step's device, detached; read back only on the steps
+/// that log them (see log_metrics).
+using Metrics = std::map<std::string, at::Tensor>;
+
+/// The metrics read back to the host in one copy.
+std::map<std::string, double> log_metrics(const Metrics& metrics);
 
 /// A loss whose gradient w.r.t. `rgb` is the objective's update, and scalars to log.
 struct GuidanceOutput {
   at::Tensor loss;  ///< scalar; its value is not an objective (the target trick), its gradient is
-  std::map<std::string, double> metrics;
+  Metrics metrics;
   /// Multiplies the representation's learning rates for this step (DreamTime's
   /// time-prioritised learning rate); 1 leaves them alone.
   double lr_scale = 1.0;
@@ -44,6 +55,7 @@ class Guidance {
   struct BuildContext {
     std::shared_ptr<Prior> prior;
     std::string prompt;
+    at::Device device = at::kCPU;  ///< where the objective's own parameters live (VSD's model)
   };
   virtual ~Guidance() = default;
 

@@ -31,6 +31,10 @@ struct GaussianParameters {
 /// Settings of DensificationStrategy; JSON keys (under "densify") are the field names.
 /// Gradient thresholds are in gsplat's units: the screen-space mean gradient in pixels times
 /// (W/2, H/2) times the number of cameras, i.e. the Inria rasteriser's NDC gradient.
+/// The most Gaussians a representation holds (num_points, max_gaussians): 16.7M, about 4 GB of
+/// parameters and Adam state at degree 3; more is an sds::Error up front.
+inline constexpr int64_t kMaxGaussians = int64_t{1} << 24;
+
 struct DensifyOptions {
   bool enabled = true;
   double grow_grad2d = 2e-4;       ///< grow where the mean gradient norm exceeds this

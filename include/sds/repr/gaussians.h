@@ -56,6 +56,7 @@ class Gaussians : public Representation {
                                                      const BuildContext& context);
 
   RenderOutput render(const CameraBatch& cameras, const RenderOptions& options) override;
+  void to(const at::Device& device) override;
   std::vector<ParameterGroup> parameter_groups() override;
   std::vector<std::pair<std::string, at::Tensor>> named_tensors() override;
   void after_step(int64_t step, OptimizerState& optimizer) override;

@@ -38,12 +38,19 @@ class Representation {
  public:
   static constexpr const char* kInterfaceName = "representation";
   struct BuildContext {
-    uint64_t seed = 0;  ///< for random initialisation
+    uint64_t seed = 0;             ///< for random initialisation
+    at::Device device = at::kCPU;  ///< where the parameters live
   };
   virtual ~Representation() = default;
 
-  /// Renders the cameras; differentiable w.r.t. the parameters.
+  /// Renders the cameras on the representation's device; differentiable w.r.t. the parameters.
   virtual RenderOutput render(const CameraBatch& cameras, const RenderOptions& options) = 0;
+
+  /// The device of the state: the first named tensor's (CPU when there is none).
+  virtual at::Device device();
+  /// Moves the whole state to `device`; call it before an optimiser holds the parameters,
+  /// which are replaced by new leaves. The default throws unless the state is already there.
+  virtual void to(const at::Device& device);
 
   /// The trainable parameters with their default learning rates.
   virtual std::vector<ParameterGroup> parameter_groups() = 0;

@@ -31,6 +31,7 @@ class VoxelGrid : public Representation {
                                                      const BuildContext& context);
 
   RenderOutput render(const CameraBatch& cameras, const RenderOptions& options) override;
+  void to(const at::Device& device) override;
   std::vector<ParameterGroup> parameter_groups() override;
   std::vector<std::pair<std::string, at::Tensor>> named_tensors() override;
   /// Raw density 20 (occupancy - 1/2) of each voxel's cell, then frozen: sigma is about 200
@@ -40,7 +41,7 @@ class VoxelGrid : public Representation {
   /// sigma >= ln 2 / cell.
   at::Tensor inside(const at::Tensor& points) const override;
 
-  /// Density sigma and rgb at world points `[N, 3]`: `[N]` and `[N, 3]`.
+  /// Density sigma and rgb at world points `[N, 3]` (on the grid's device): `[N]` and `[N, 3]`.
   std::pair<at::Tensor, at::Tensor> query(const at::Tensor& points) const;
 
   const VoxelGridOptions& options() const { return options_; }

@@ -10,7 +10,8 @@
 //   guidance        {"type": "sds", ...}
 //   representation  {"type": "voxel_grid", ...}
 //   camera_sampler  {"type": "orbit", ...}
-//   trainer         {"checkpoint_every", "background", "adam_beta1", "adam_beta2", "adam_eps"}
+//   trainer         {"checkpoint_every", "background", "adam_beta1", "adam_beta2", "adam_eps",
+//                    "device": "cpu" | "cuda" | "cuda:N", "log_every", "check_every"}
 //   eval            {"every": steps between progress PSNRs (0 = off), "views": held-out views
 //                    used for it, "turntable_frames", "turntable_elevation_deg"}
 

@@ -4,9 +4,11 @@
 // reproduces the Trainer's numbers.
 //
 //   for step i:  generator = step_generator(seed, i)
+//                device_generator = step_device_generator(seed, i, device, generator)
 //                cameras   = sampler.sample(i, generator)
 //                rgb       = render(cameras)
-//                out       = guidance_step(guidance, {rgb, cameras, i, n, generator}, render)
+//                out       = guidance_step(guidance, {rgb, cameras, i, n, generator,
+//                                                     device_generator}, render)
 //                set the optimiser's learning rates to groups.learning_rates(i, out.lr_scale)
 //                out.loss.backward(); optimiser step; representation.after_step(i, ...)
 
@@ -23,8 +25,13 @@
 namespace sds {
 
 /// The generator of 0-based training step `step` of a run seeded with `seed` (CPU); the Trainer
-/// draws the step's cameras, then the guidance's timesteps and noise, from it.
+/// draws the step's cameras, then the guidance's timesteps (and on a CPU run its noise), from it.
 at::Generator step_generator(uint64_t seed, int64_t step);
+
+/// The generator of a step's draws on `device` (GuidanceInput::device_generator): on the CPU the
+/// step_generator itself, on a CUDA device a CUDA generator seeded from (seed, step).
+at::Generator step_device_generator(uint64_t seed, int64_t step, const at::Device& device,
+                                    const at::Generator& host);
 
 /// Renders cameras for guidance_step(): a Representation, or any user function.
 using RenderFunction = std::function<RenderOutput(const CameraBatch& cameras)>;

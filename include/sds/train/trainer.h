@@ -35,9 +35,20 @@ struct TrainerOptions {
   double adam_beta1 = 0.9;
   double adam_beta2 = 0.99;
   double adam_eps = 1e-15;  ///< threestudio's default; grids have tiny gradients far from the object
+  /// Where the run lives: the representation (moved there), rays, noise, the optimiser; the
+  /// guidance's own parameters must be built there (Guidance::BuildContext::device).
+  at::Device device = at::kCPU;
+  /// Read the loss and metrics back every N steps (and at the last): the only host sync of a
+  /// step, one copy. Steps in between report StepInfo::logged = false.
+  int64_t log_every = 10;
+  /// On a device, the NaN/Inf checks of the render, loss, gradients and parameters are recorded
+  /// without a sync and read every N steps (and at logged steps, before each checkpoint and at
+  /// the end), naming the first bad step and part. On the CPU each part is checked at once.
+  int64_t check_every = 10;
 
   /// Reads the keys of a config's "trainer" object ("checkpoint_every", "background",
-  /// "adam_beta1", "adam_beta2", "adam_eps") over `defaults`; bad values are an sds::Error.
+  /// "adam_beta1", "adam_beta2", "adam_eps", "device", "log_every", "check_every") over
+  /// `defaults`; bad values are an sds::Error.
   static TrainerOptions from_config(ConfigReader& config, TrainerOptions defaults);
 };
 
@@ -45,6 +56,9 @@ struct TrainerOptions {
 struct StepInfo {
   int64_t step = 0;  ///< 1-based count of finished steps
   int64_t total_steps = 0;
+  /// Whether this step read its loss and metrics back (every TrainerOptions::log_every steps
+  /// and the last); otherwise `loss` is NaN and `metrics` is empty.
+  bool logged = false;
   double loss = 0.0;
   std::map<std::string, double> metrics;
 };
@@ -57,8 +71,9 @@ class Trainer {
           std::shared_ptr<Guidance> guidance, TrainerOptions options);
   ~Trainer();
 
-  /// Runs one step. A NaN or Inf stops the run with an sds::Error naming the step and the part
-  /// (render, guidance, backward, optimizer); the last checkpoint on disk stays the last good one.
+  /// Runs one step. A NaN or Inf stops the run with an sds::Error naming the first bad step and
+  /// the part (render, guidance, backward, optimizer) when it is checked (see check_every); no
+  /// checkpoint is written after it, so the last one on disk is good.
   StepInfo step();
 
   /// Runs the remaining steps, calling `on_step` after each.
@@ -71,8 +86,9 @@ class Trainer {
 
   /// Writes parameters, optimiser state and the step counter to `path`, atomically.
   void save_checkpoint(const std::filesystem::path& path) const;
-  /// Restores a checkpoint written by `save_checkpoint`; the run then continues to the same
-  /// numbers (on CPU) as an uninterrupted one. Mismatched tensors are an sds::Error.
+  /// Restores a checkpoint written by `save_checkpoint` on any device onto this run's device;
+  /// the run then continues to the same numbers as an uninterrupted one on that device.
+  /// Mismatched tensors are an sds::Error.
   void load_checkpoint(const std::filesystem::path& path);
   /// `run_dir / "checkpoint" / "latest.pt"`.
   std::filesystem::path checkpoint_path() const;
@@ -85,6 +101,8 @@ class Trainer {
   std::unique_ptr<torch::optim::Adam> optimizer_;
   class AdamAccess;  // the OptimizerState given to Representation::after_step
   std::unique_ptr<AdamAccess> adam_access_;
+  class NonFiniteWatch;  // the NaN/Inf checks, recorded on the device
+  std::unique_ptr<NonFiniteWatch> watch_;
   TrainingGroups groups_;  ///< the optimiser's groups, in its order
   int64_t steps_done_ = 0;
 };

@@ -7,7 +7,7 @@ import os
 import torch
 import typing
 from . import ops
-__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nfsd', 'NoiseSchedule', 'OrbitSampler', 'ParameterGroup', 'Prior', 'ReferenceView', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'score_views', 'step_generator', 'turntable_views', 'view_sector']
+__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nfsd', 'NoiseSchedule', 'OrbitSampler', 'ParameterGroup', 'Prior', 'ReferenceView', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'view_sector']
 class Error(RuntimeError):
     pass
 class Camera:
@@ -139,13 +139,14 @@ class CameraBatch:
         """
         Elevation and azimuth in degrees, `[B]` float32 each.
         """
-    def rays(self, supersample: typing.SupportsInt = 1, dtype: torch.dtype | None = None) -> tuple:
+    def rays(self, supersample: typing.SupportsInt = 1, dtype: torch.dtype | None = None, device: typing.Any = None) -> tuple:
         """
         (origins, directions), `[B, H, W, 3]` each.
         
         Rays through the pixels (the volume renderer's input). With `supersample` s > 1 the grid is
         `[B, s H, s W, 3]` with rays through the centres of the s x s sub-pixels (for anti-aliased
         ground truth).
+        The rays are built on `device` from one host copy of the cameras (no host sync).
         """
     def resized(self, height: typing.SupportsInt, width: typing.SupportsInt) -> CameraBatch:
         """
@@ -219,7 +220,8 @@ class NoiseSchedule:
         """
         alpha_bar at one timestep.
         
-        alpha_bar at integer timesteps `t` `[B]`, as float64 `[B]`; t outside [0, T) is an sds::Error.
+        alpha_bar at integer timesteps `t` `[B]`, as float64 `[B]` on t's device; t outside [0, T)
+        is an sds::Error (a value check: see value_checks_enabled).
         """
     def x0_from_eps(self, x_t: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """
@@ -411,8 +413,14 @@ class GuidanceOutput:
     """
     A loss whose gradient w.r.t. `rgb` is the objective's update, and scalars to log.
     """
-    def __init__(self, loss: torch.Tensor, metrics: collections.abc.Mapping[str, typing.SupportsFloat] = {}, lr_scale: typing.SupportsFloat = 1.0) -> None:
-        ...
+    def __init__(self, loss: torch.Tensor, metrics: typing.Any = None, lr_scale: typing.SupportsFloat = 1.0) -> None:
+        """
+        `metrics`: a dict of floats or one-element tensors (kept on their device).
+        """
+    def logged_metrics(self) -> dict[str, float]:
+        """
+        The metrics read back to the host in one copy.
+        """
     @property
     def loss(self) -> torch.Tensor:
         """
@@ -431,10 +439,13 @@ class GuidanceOutput:
     def lr_scale(self, arg0: typing.SupportsFloat) -> None:
         ...
     @property
-    def metrics(self) -> dict[str, float]:
-        ...
+    def metrics(self) -> dict[str, torch.Tensor]:
+        """
+        Scalars to log: 0-dim tensors on the step's device, detached; read back only on the steps
+        that log them (see log_metrics).
+        """
     @metrics.setter
-    def metrics(self, arg0: collections.abc.Mapping[str, typing.SupportsFloat]) -> None:
+    def metrics(self, arg1: typing.Any) -> None:
         ...
 class GuidanceInput:
     """
@@ -446,9 +457,16 @@ class GuidanceInput:
         the B cameras the images were rendered from
         """
     @property
+    def device_generator(self) -> torch.Generator | None:
+        """
+        The randomness drawn on the images' device (the forward-process noise). Undefined: drawn
+        from `generator` (on the CPU one generator does both).
+        """
+    @property
     def generator(self) -> torch.Generator:
         """
-        All randomness (t, noise) comes from here; a handle that shares its state when copied.
+        The host's randomness (timesteps, which are few and steer host-side choices: an
+        objective's inversion length, a prior's components); a handle that shares its state.
         """
     @property
     def rgb(self) -> torch.Tensor:
@@ -470,9 +488,9 @@ class Guidance:
     One score-distillation objective (SDS, CSD, VSD, ...). It never knows which representation
     made the image.
     """
-    def __call__(self, rgb: torch.Tensor, cameras: CameraBatch, step: typing.SupportsInt = 0, total_steps: typing.SupportsInt = 1, generator: torch.Generator | None = None) -> GuidanceOutput:
+    def __call__(self, rgb: torch.Tensor, cameras: CameraBatch, step: typing.SupportsInt = 0, total_steps: typing.SupportsInt = 1, generator: torch.Generator | None = None, device_generator: torch.Generator | None = None) -> GuidanceOutput:
         """
-        The loss for rendered views rgb `[B, 3, H, W]` of `cameras` at `step` of `total_steps`; all randomness from `generator` (torch's default CPU generator when None).
+        The loss for rendered views rgb `[B, 3, H, W]` of `cameras` at `step` of `total_steps`; timesteps from `generator` (torch's default CPU generator when None), noise from `device_generator` (`generator` when None).
         
         The loss for the rendered images of one step.
         """
@@ -683,7 +701,17 @@ class Representation:
         """
     def render(self, cameras: CameraBatch, background: typing.Annotated[collections.abc.Sequence[typing.SupportsFloat], "FixedSize(3)"] = [1.0, 1.0, 1.0]) -> RenderOutput:
         """
-        Renders the cameras; differentiable w.r.t. the parameters.
+        Renders the cameras on the representation's device; differentiable w.r.t. the parameters.
+        """
+    def to(self, device: typing.Any) -> None:
+        """
+        Moves the whole state to `device`; call it before an optimiser holds the parameters,
+        which are replaced by new leaves. The default throws unless the state is already there.
+        """
+    @property
+    def device(self) -> torch.device:
+        """
+        The device of the state: the first named tensor's (CPU when there is none).
         """
 class VoxelGrid(Representation):
     """
@@ -698,7 +726,7 @@ class VoxelGrid(Representation):
         """
     def query(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """
-        Density sigma and rgb at world points `[N, 3]`: `[N]` and `[N, 3]`.
+        Density sigma and rgb at world points `[N, 3]` (on the grid's device): `[N]` and `[N, 3]`.
         """
 class Gaussians(Representation):
     """
@@ -772,8 +800,9 @@ class Trainer:
         """
     def load_checkpoint(self, path: os.PathLike | str | bytes) -> None:
         """
-        Restores a checkpoint written by `save_checkpoint`; the run then continues to the same
-        numbers (on CPU) as an uninterrupted one. Mismatched tensors are an sds::Error.
+        Restores a checkpoint written by `save_checkpoint` on any device onto this run's device;
+        the run then continues to the same numbers as an uninterrupted one on that device.
+        Mismatched tensors are an sds::Error.
         """
     def save_checkpoint(self, path: os.PathLike | str | bytes) -> None:
         """
@@ -783,8 +812,9 @@ class Trainer:
         """
         A dict of step, total_steps, loss and metrics.
         
-        Runs one step. A NaN or Inf stops the run with an sds::Error naming the step and the part
-        (render, guidance, backward, optimizer); the last checkpoint on disk stays the last good one.
+        Runs one step. A NaN or Inf stops the run with an sds::Error naming the first bad step and
+        the part (render, guidance, backward, optimizer) when it is checked (see check_every); no
+        checkpoint is written after it, so the last one on disk is good.
         """
     @property
     def representation(self) -> Representation:
@@ -808,6 +838,10 @@ def built_with_cuda() -> bool:
     """
     True when the library was built with its CUDA kernels.
     """
+def debug_checks() -> bool:
+    """
+    Whether the value checks of device tensors are on.
+    """
 def geometry_iou(representation: Representation, prior: ExactPrior, prompt: str, resolution: typing.SupportsInt = 64) -> float | None:
     """
     Volumetric IoU of the representation's solid (Representation::inside) against the concept's
@@ -819,7 +853,7 @@ def grid_views(elevations_deg: collections.abc.Sequence[typing.SupportsFloat], a
     """
     The grid of views every `azimuth_step_deg` degrees (from 0) at each elevation.
     """
-def guidance_step(guidance: Guidance, rgb: torch.Tensor, cameras: CameraBatch, step: typing.SupportsInt, total_steps: typing.SupportsInt, generator: torch.Generator | None = None, render: typing.Any = None) -> GuidanceOutput:
+def guidance_step(guidance: Guidance, rgb: torch.Tensor, cameras: CameraBatch, step: typing.SupportsInt, total_steps: typing.SupportsInt, generator: torch.Generator | None = None, render: typing.Any = None, device_generator: torch.Generator | None = None) -> GuidanceOutput:
     """
     `render(cameras)` returns an sds.RenderOutput or a dict with rgb, alpha (and depth).
     
@@ -837,7 +871,7 @@ def make_camera_sampler(config: typing.Any = None, **kwargs) -> CameraSampler:
     """
     A camera sampler from its config ("type" names it).
     """
-def make_guidance(config: typing.Any, *, prior: Prior, prompt: str, **kwargs) -> Guidance:
+def make_guidance(config: typing.Any, *, prior: Prior, prompt: str, device: typing.Any = None, **kwargs) -> Guidance:
     """
     An objective from its config (the keys of a config's "guidance"; "type" names it: sds, csd, nfsd, ism, vsd, bsd, magic123), on `prior` for `prompt`. docs/guidance.md lists every key.
     """
@@ -845,7 +879,7 @@ def make_prior(config: typing.Any = None, **kwargs) -> Prior:
     """
     A prior from its config ("type" names it).
     """
-def make_representation(config: typing.Any = None, seed: typing.SupportsInt = 0, **kwargs) -> Representation:
+def make_representation(config: typing.Any = None, seed: typing.SupportsInt = 0, device: typing.Any = None, **kwargs) -> Representation:
     """
     A representation from its config ("type": voxel_grid, gaussians).
     """
@@ -883,10 +917,22 @@ def score_views(representation: Representation, cameras: CameraBatch, target: to
     
     Scores rendered views `[B, 3, H, W]` against `target`.
     """
+def set_debug_checks(on: bool) -> None:
+    """
+    Turns the value checks of device tensors on or off for the whole process (default: off,
+    or on when the environment sets SDS_DEBUG_CHECKS=1).
+    """
+def step_device_generator(seed: typing.SupportsInt, step: typing.SupportsInt, device: typing.Any, host: torch.Generator | None = None) -> torch.Generator:
+    """
+    `host` defaults to step_generator(seed, step).
+    
+    The generator of a step's draws on `device` (GuidanceInput::device_generator): on the CPU the
+    step_generator itself, on a CUDA device a CUDA generator seeded from (seed, step).
+    """
 def step_generator(seed: typing.SupportsInt, step: typing.SupportsInt) -> torch.Generator:
     """
     The generator of 0-based training step `step` of a run seeded with `seed` (CPU); the Trainer
-    draws the step's cameras, then the guidance's timesteps and noise, from it.
+    draws the step's cameras, then the guidance's timesteps (and on a CPU run its noise), from it.
     """
 def turntable_views(frames: typing.SupportsInt, elevation_deg: typing.SupportsFloat = 15.0, radius: typing.SupportsFloat = 3.0, fovy_deg: typing.SupportsFloat = 40.0, height: typing.SupportsInt = 64, width: typing.SupportsInt = 64) -> list[Camera]:
     """
