@@ -69,10 +69,9 @@ SANITIZE_BUILD ?= build-sanitize
 SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # allocator_may_return_null: a failed huge allocation throws in torch as it does without ASan
 # (tests check that), instead of ASan aborting the process.
-# detect_leaks=0: LeakSanitizer reports what torch's libraries (uninstrumented) allocate for the
-# life of the process (registries, thread pools, the generator state) in every test, so real
-# findings would drown. Find leaks with `make sanitize SANITIZE_LEAKS=1` and read the stacks.
-SANITIZE_LEAKS ?= 0
+# detect_leaks=1: LeakSanitizer stays quiet about torch's process-lifetime allocations (they stay
+# reachable from its globals), so a report is a real leak. SANITIZE_LEAKS=0 turns it off.
+SANITIZE_LEAKS ?= 1
 SANITIZE_ENV := ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=$(SANITIZE_LEAKS):allocator_may_return_null=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1 \
                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # install_consumer builds another project against the installed (instrumented) archives: its

@@ -186,12 +186,15 @@ class Extractor {
     mesh.vertices = at::empty({slab_offset_[Nx], 3}, at::kFloat);
     mesh.faces = at::empty({F, 3}, at::kLong);
     float* vp = mesh.vertices.data_ptr<float>();
+    // memcpy from an empty slab (a null data()) is undefined even for 0 bytes.
     for (int64_t ix = 0; ix < Nx; ++ix) {
+      if (slab_vertices[ix].empty()) continue;
       std::memcpy(vp + 3 * slab_offset_[ix], slab_vertices[ix].data(),
                   slab_vertices[ix].size() * sizeof(float));
     }
     int64_t* fp = mesh.faces.data_ptr<int64_t>();
     for (const auto& f : slab_faces) {
+      if (f.empty()) continue;
       std::memcpy(fp, f.data(), f.size() * sizeof(int64_t));
       fp += f.size();
     }
