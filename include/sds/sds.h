@@ -9,6 +9,7 @@
 #include "sds/core/io.h"
 #include "sds/core/json.h"
 #include "sds/core/optimizer_state.h"
+#include "sds/core/read_to_host.h"
 #include "sds/core/parameter_group.h"
 #include "sds/core/registry.h"
 #include "sds/core/rng.h"

@@ -98,9 +98,10 @@ at::Device device_arg(const py::handle& device) {
 Metrics metrics_arg(const py::handle& metrics) {
   Metrics out;
   if (metrics.is_none()) return out;
+  const py::object tensor_type = py::module_::import("torch").attr("Tensor");
   for (auto [key, value] : metrics.cast<py::dict>()) {
     const auto name = key.cast<std::string>();
-    if (py::isinstance(value, py::module_::import("torch").attr("Tensor"))) {
+    if (py::isinstance(value, tensor_type)) {
       out[name] = value.cast<at::Tensor>().detach();
     } else {
       out[name] = at::scalar_tensor(value.cast<double>(), at::kDouble);

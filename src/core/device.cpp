@@ -4,6 +4,7 @@
 #include <ATen/detail/CUDAHooksInterface.h>
 
 #include "sds/core/checks.h"
+#include "sds/core/read_to_host.h"
 #include "sds/core/error.h"
 
 namespace sds {
@@ -45,6 +46,17 @@ void check_device_usable(const at::Device& device, const std::string& what) {
 at::Tensor to_device(const at::Tensor& t, const at::Device& device) {
   if (t.device() == device) return t;
   return t.to(device, /*non_blocking=*/t.is_cpu());
+}
+
+at::Tensor read_to_host(const std::vector<at::Tensor>& values) {
+  if (values.empty()) return at::empty({0}, at::kDouble);
+  at::Device device = at::kCPU;
+  for (const auto& v : values) {
+    if (!v.is_cpu()) device = v.device();
+  }
+  std::vector<at::Tensor> flat;
+  for (const auto& v : values) flat.push_back(to_device(v.detach().reshape({-1}).to(at::kDouble), device));
+  return at::cat(flat).cpu();
 }
 
 }  // namespace sds

@@ -260,10 +260,9 @@ at::Tensor ExactPriorMath::mixture_log_density(const ExactPrior& prior, const at
 
 at::Tensor ExactPriorMath::logits(const ExactPrior& prior, const ExactPriorComponents& comps,
                                   const Selection& sel, const at::Tensor& x_flat, double a) {
-  const at::Tensor index = to_device(sel.index, comps.mu.device());
-  at::Tensor dist = noisy_distances(x_flat, comps.mu.index_select(0, index),
-                                    comps.mu_sq_norm.index_select(0, index), a);
-  return to_device(sel.log_pi, dist.device()) - dist / (2 * noisy_variance(prior, a));
+  at::Tensor dist = noisy_distances(x_flat, comps.mu.index_select(0, sel.index),
+                                    comps.mu_sq_norm.index_select(0, sel.index), a);
+  return sel.log_pi - dist / (2 * noisy_variance(prior, a));
 }
 
 void ExactPriorMath::check_inputs(const ExactPrior& prior, const at::Tensor& x_t,
@@ -294,7 +293,9 @@ ExactPriorMath::Element ExactPriorMath::element(const ExactPrior& prior,
   Element e;
   e.x = x_t[b].to(comps.mu.device(), at::kDouble).reshape({-1});  // differentiable for log_density
   e.alpha_bar = prior.schedule_.alpha_bar(t[b].item<int64_t>());  // t: host timesteps
-  Selection sel = select(prior, comps, cond, b);
+  Selection sel = select(prior, comps, cond, b);  // on the host, from prompts and cameras
+  sel.index = to_device(sel.index, comps.mu.device());
+  sel.log_pi = to_device(sel.log_pi, comps.mu.device());
   e.index = sel.index;
   e.logits = logits(prior, comps, sel, e.x, e.alpha_bar);
   return e;
@@ -314,7 +315,7 @@ std::pair<at::Tensor, at::Tensor> ExactPrior::responsibilities(const at::Tensor&
     return {at::softmax(e.logits, 0), e.tuples.select(1, b % n).contiguous()};
   }
   ExactPriorMath::Element e = ExactPriorMath::element(*this, comps, x_t.detach(), t_host, cond, b);
-  return {at::softmax(e.logits, 0), e.index};
+  return {at::softmax(e.logits, 0), e.index.cpu()};
 }
 
 at::Tensor ExactPrior::posterior_mean(const at::Tensor& x_t, const at::Tensor& t,
@@ -332,8 +333,7 @@ at::Tensor ExactPrior::posterior_mean(const at::Tensor& x_t, const at::Tensor& t
   }
   for (int64_t b = 0; b < x_t.size(0); ++b) {
     ExactPriorMath::Element e = ExactPriorMath::element(*this, comps, x_t.detach(), t_host, cond, b);
-    at::Tensor m = at::softmax(e.logits, 0).matmul(
-        comps.mu.index_select(0, to_device(e.index, comps.mu.device())));
+    at::Tensor m = at::softmax(e.logits, 0).matmul(comps.mu.index_select(0, e.index));
     out.push_back(ExactPriorMath::shrunk_mean(*this, m, e.x, e.alpha_bar));
   }
   return at::stack(out).view(x_t.sizes()).to(x_t.device(), x_t.scalar_type());

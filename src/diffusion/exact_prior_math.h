@@ -23,10 +23,12 @@ struct ExactPriorMath {
   /// log pi of the camera kernel for cos(angle) `[K]`; `what` names the camera in errors.
   static at::Tensor camera_log_weights(const ExactPrior& prior, const at::Tensor& cos_angle,
                                        const std::string& what);
-  /// Logits `[K_b]` (log pi_k plus the Gaussian log-likelihood up to a constant) of element b.
+  /// Logits `[K_b]` (log pi_k plus the Gaussian log-likelihood up to a constant) of element b;
+  /// `sel` on the components' device.
   static at::Tensor logits(const ExactPrior& prior, const ExactPriorComponents& comps,
                            const Selection& sel, const at::Tensor& x_flat, double alpha_bar);
-  /// One batch element's flattened image (float64, CPU), alpha_bar, selected components and logits.
+  /// One batch element's flattened image (float64), alpha_bar, selected components and logits,
+  /// on the components' device.
   struct Element {
     at::Tensor x;
     double alpha_bar = 0.0;

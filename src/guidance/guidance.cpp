@@ -1,7 +1,7 @@
 #include "sds/guidance/guidance.h"
 
 #include "sds/core/checks.h"
-#include "sds/core/device.h"
+#include "sds/core/read_to_host.h"
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
 #include "sds/guidance/bsd.h"
@@ -20,20 +20,15 @@ GuidanceOutput Guidance::reference_loss(const at::Tensor&, const at::Tensor&, co
 }
 
 std::map<std::string, double> log_metrics(const Metrics& metrics) {
-  std::map<std::string, double> out;
-  if (metrics.empty()) return out;
-  at::Device device = at::kCPU;  // gather on a device metric's device: then one copy back
-  for (const auto& [name, value] : metrics) {
-    if (value.defined() && !value.is_cpu()) device = value.device();
-  }
   std::vector<at::Tensor> values;
   for (const auto& [name, value] : metrics) {
     SDS_CHECK(value.defined() && value.numel() == 1,
               "metrics: \"{}\" must be a one-element tensor, got {}", name,
               value.defined() ? shape_string(value.sizes()) : "an undefined tensor");
-    values.push_back(to_device(value.detach().reshape({1}).to(at::kDouble), device));
+    values.push_back(value);
   }
-  at::Tensor host = at::cat(values).cpu();  // the one sync
+  const at::Tensor host = read_to_host(values);
+  std::map<std::string, double> out;
   auto it = metrics.begin();
   for (int64_t i = 0; i < host.size(0); ++i, ++it) out[it->first] = host[i].item<double>();
   return out;

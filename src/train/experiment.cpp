@@ -1,6 +1,5 @@
 #include "sds/train/experiment.h"
 
-#include "sds/core/device.h"
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
 #include "sds/diffusion/exact_prior.h"
@@ -31,15 +30,12 @@ Experiment Experiment::from_config(const Json& config, const std::filesystem::pa
   e.trainer.steps = c.get<int64_t>("steps", 250);
   e.trainer.run_dir = run_dir;
   const Json empty = Json::object();
-  // The device first: the guidance's and the representation's parameters are built on it.
-  const Json trainer_json = c.has("trainer") ? c.raw("trainer") : empty;
-  at::Device device = at::kCPU;
-  if (trainer_json.is_object() && trainer_json.contains("device")) {
-    SDS_CHECK(trainer_json["device"].is_string(),
-              "config.trainer.device: expected \"cpu\", \"cuda\" or \"cuda:N\", got {}",
-              trainer_json["device"].dump());
-    device = parse_device(trainer_json["device"].get<std::string>());
-  }
+  // The trainer's options first: the guidance's and the representation's parameters are built
+  // on its device.
+  ConfigReader trainer(c.has("trainer") ? c.raw("trainer") : empty, "trainer");
+  e.trainer = TrainerOptions::from_config(trainer, e.trainer);
+  trainer.finish();
+  const at::Device device = e.trainer.device;
   e.prior = make<Prior>(c.has("prior") ? c.raw("prior") : Json("exact"), "prior");
   e.guidance = make<Guidance>(c.has("guidance") ? c.raw("guidance") : Json("sds"), "guidance",
                               Guidance::BuildContext{e.prior, e.prompt, device});
@@ -62,9 +58,6 @@ Experiment Experiment::from_config(const Json& config, const std::filesystem::pa
   }
   e.sampler = make<CameraSampler>(c.has("camera_sampler") ? c.raw("camera_sampler") : Json("orbit"),
                                   "camera_sampler");
-  ConfigReader trainer(trainer_json, "trainer");
-  e.trainer = TrainerOptions::from_config(trainer, e.trainer);
-  trainer.finish();
   ConfigReader eval(c.has("eval") ? c.raw("eval") : empty, "eval");
   e.eval = eval_options(eval);
   eval.finish();

@@ -13,6 +13,7 @@
 #include "sds/core/device.h"
 #include "sds/core/error.h"
 #include "sds/core/io.h"
+#include "sds/core/read_to_host.h"
 #include "sds/core/rng.h"
 
 namespace sds {
@@ -242,16 +243,16 @@ StepInfo Trainer::step() {
   info.loss = std::numeric_limits<double>::quiet_NaN();
   if (logged || checkpoint || done % options_.check_every == 0) {
     // One copy back: the checks' state, then (when logged) the loss and the metrics.
-    std::vector<at::Tensor> values{watch_->state().to(at::kDouble)};
+    std::vector<at::Tensor> values{watch_->state()};
     if (logged) {
-      values.push_back(out.loss.detach().reshape({1}).to(at::kDouble));
+      values.push_back(out.loss);
       for (auto& [name, value] : out.metrics) {
         SDS_CHECK(value.defined() && value.numel() == 1,
                   "step {}: metric \"{}\" must be a one-element tensor", done, name);
-        values.push_back(to_device(value.detach().reshape({1}).to(at::kDouble), options_.device));
+        values.push_back(value);
       }
     }
-    const at::Tensor host = at::cat(values).cpu();
+    const at::Tensor host = read_to_host(values);
     Watch::throw_if_bad(host.narrow(0, 0, Watch::kParts).to(at::kLong), kept);
     if (logged) {
       info.loss = host[Watch::kParts].item<double>();
