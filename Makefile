@@ -35,6 +35,9 @@ $(VENV)/.torch-$(TORCH_VERSION): .apt-stamp
 
 $(VENV)/.test-requirements: $(TEST_REQUIREMENTS) $(VENV)/.torch-$(TORCH_VERSION)
 	$(PY) -m pip install -q -r $(TEST_REQUIREMENTS)
+	# Only for the real CLIP BPE merges its wheel ships (bpe_simple_vocab_16e6.txt.gz); without its
+	# dependencies, which would replace the pinned torch.
+	$(PY) -m pip install -q --no-deps open_clip_torch==3.3.0
 	@touch $@
 
 $(BUILD)/build.ninja: $(VENV)/.torch-$(TORCH_VERSION)

@@ -55,5 +55,6 @@ void bind_guidance(py::module_& m);
 void bind_ops(py::module_& ops);
 void bind_representation(py::module_& m);
 void bind_train(py::module_& m);
+void bind_models(py::module_& models);
 
 }  // namespace sds::python

@@ -11,4 +11,7 @@ PYBIND11_MODULE(_C, m) {
   sds::python::bind_ops(ops);
   sds::python::bind_representation(m);
   sds::python::bind_train(m);
+  py::module_ models = m.def_submodule(
+      "models", "Native ports of diffusers / transformers models, loaded from their folders");
+  sds::python::bind_models(models);
 }

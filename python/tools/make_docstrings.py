@@ -1,7 +1,7 @@
 """Turns the doc comments of the public headers into a C++ header of docstrings.
 
 Each `///` block (and each trailing `///<`) documents the declaration it precedes (or ends);
-the declaration's name, qualified by its enclosing classes and by `ops` inside sds::ops, names
+the declaration's name, qualified by its enclosing classes and by `ops` / `models` inside sds::ops / sds::models, names
 the constant: `DOC_ExactPrior_predict_noise`, `DOC_ops_rasterize`. Overloads share one
 constant with their comments joined. The bindings use them, so `help(sds.ExactPrior)` shows the
 header's words and a missing comment is a compile error.
@@ -89,7 +89,8 @@ def parse(path, docs):
         pending = []
         m = re.match(r"namespace\s+([\w:]+)\s*\{", code)
         if m:
-            opened_scope = "ops" if m.group(1).endswith("ops") else None
+            inner = m.group(1).split("::")[-1]
+            opened_scope = inner if inner in ("ops", "models") else None
         elif is_type and "{" in code:
             opened_scope = name
         for ch in code:

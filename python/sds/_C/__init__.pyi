@@ -7,7 +7,8 @@ import os
 import torch
 import typing
 from . import ops
-__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nfsd', 'NoiseSchedule', 'OrbitSampler', 'ParameterGroup', 'Prior', 'ReferenceView', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'view_sector']
+from . import models
+__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nfsd', 'NoiseSchedule', 'OrbitSampler', 'ParameterGroup', 'Prior', 'ReferenceView', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'models', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'view_sector']
 class Error(RuntimeError):
     pass
 class Camera:
