@@ -20,6 +20,7 @@
 #include "sds/diffusion/prior.h"
 #include "sds/diffusion/scene.h"
 #include "sds/diffusion/schedule.h"
+#include "sds/diffusion/stable_diffusion.h"
 #include "sds/geometry/marching_cubes.h"
 #include "sds/geometry/mesh.h"
 #include "sds/geometry/splat_field.h"

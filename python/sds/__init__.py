@@ -48,7 +48,8 @@ def generate(config, out_dir, *, resume=False, exports=(), turntable=True, on_st
     examples/configs/*.json, or a path to such a file) into the run folder `out_dir`.
 
     Returns a dict: run_dir, held_out (mean, min and per_view PSNR at the exact prior's 24
-    held-out views), geometry_iou (or None), held_out_rgb, progress [(step, psnr)], steps,
+    held-out views; None without the exact prior, which alone has ground truth), geometry_iou
+    (or None), held_out_rgb (or None), progress [(step, psnr)], steps,
     seconds and exported (the files written for `exports`: "ply", "obj", "mesh_ply")."""
     if isinstance(config, (str, _os.PathLike)):
         config = _C.read_config(_os.fspath(config))

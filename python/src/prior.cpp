@@ -173,12 +173,37 @@ void bind_prior(py::module_& m) {
       .def("clear_personal_components", &ExactPrior::clear_personal_components,
            DOC_ExactPrior_clear_personal_components);
 
+  py::classh<StableDiffusionPrior, Prior>(m, "StableDiffusionPrior", DOC_StableDiffusionPrior)
+      .def("text_embeddings", &StableDiffusionPrior::text_embeddings, py::arg("prompts"),
+           py::call_guard<py::gil_scoped_release>(), DOC_StableDiffusionPrior_text_embeddings)
+      .def(
+          "make_particle_model",
+          [](StableDiffusionPrior& self, int64_t lora_rank, double lora_alpha,
+             bool camera_condition, uint64_t seed) {
+            ParticlePriorOptions o;
+            o.lora_rank = lora_rank;
+            o.lora_alpha = lora_alpha;
+            o.camera_condition = camera_condition;
+            o.seed = seed;
+            return self.make_particle_model(o);
+          },
+          py::arg("lora_rank") = 4, py::arg("lora_alpha") = 4.0,
+          py::arg("camera_condition") = true, py::arg("seed") = 0,
+          DOC_StableDiffusionPrior_make_particle_model)
+      .def_property_readonly("prediction_type", &StableDiffusionPrior::prediction_type)
+      .def_property_readonly("device", &StableDiffusionPrior::device)
+      .def_property_readonly("dtype", &StableDiffusionPrior::dtype);
+
   m.def(
       "make_prior",
-      [](const py::object& config, const py::kwargs& kwargs) -> std::shared_ptr<Prior> {
-        return make<Prior>(part_config(config, kwargs, "prior"), "prior");
+      [](const py::object& config, const py::object& device,
+         const py::kwargs& kwargs) -> std::shared_ptr<Prior> {
+        return make<Prior>(part_config(config, kwargs, "prior"), "prior",
+                           Prior::BuildContext{device_arg(device)});
       },
-      py::arg("config") = py::none(), "A prior from its config (\"type\" names it).");
+      py::arg("config") = py::none(), py::kw_only(), py::arg("device") = py::none(),
+      "A prior from its config (\"type\" names it), with its models on `device` (\"cpu\", "
+      "\"cuda\", ...; None: the CPU).");
   // The registry is a C++ static that outlives the interpreter: the Python factories it holds
   // are dropped at interpreter exit (atexit), while Python can still release them.
   static auto* factories = new std::vector<std::shared_ptr<py::object>>();

@@ -145,9 +145,9 @@ void bind_train(py::module_& m) {
         }
         py::dict out;
         out["run_dir"] = r.run_dir;
-        out["held_out"] = view_scores(r.held_out);
+        out["held_out"] = r.measured ? view_scores(r.held_out) : py::object(py::none());
         out["geometry_iou"] = r.geometry_iou ? py::cast(*r.geometry_iou) : py::none();
-        out["held_out_rgb"] = r.held_out_rgb;
+        out["held_out_rgb"] = r.measured ? py::cast(r.held_out_rgb) : py::none();
         out["progress"] = r.progress;
         out["steps"] = r.steps;
         out["seconds"] = r.seconds;

@@ -375,9 +375,4 @@ GroundTruthImages ExactPrior::ground_truth(const std::string& prompt,
   return render_ground_truth(scene_.concepts[concept_index], cameras, options_.ground_truth);
 }
 
-template <>
-void register_builtins<Prior>(Registry<Prior>& r) {
-  r.add("exact", &ExactPrior::from_config);
-}
-
 }  // namespace sds

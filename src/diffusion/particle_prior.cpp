@@ -93,23 +93,25 @@ std::vector<at::Tensor> ParticlePrior::trainable_parameters() {
   return out;
 }
 
+at::Tensor camera_condition(const Conditioning& cond, int64_t batch, const at::Device& device) {
+  if (!cond.cameras) return at::zeros({batch, 16}, at::TensorOptions(at::kFloat).device(device));
+  SDS_CHECK(cond.cameras->size() == batch,
+            "particle prior: expected {} cameras (one per image), got {}", batch,
+            cond.cameras->size());
+  at::Tensor camera = to_device(cond.cameras->c2w().reshape({batch, 16}), device).to(at::kFloat);
+  if (cond.drop_camera.defined()) {
+    check_shape(cond.drop_camera, "particle prior drop_camera", {batch}, "[B]");
+    camera = camera * (1 - to_device(cond.drop_camera, device).to(at::kFloat)).unsqueeze(1);
+  }
+  return camera;
+}
+
 at::Tensor ParticlePrior::correction(const at::Tensor& x_t, const at::Tensor& t,
                                      const Conditioning& cond) {
   check_shape(x_t, "particle prior x_t", {-1, 3, -1, -1}, "[B, 3, H, W]");
   check_shape(t, "particle prior t", {x_t.size(0)}, "[B]");
-  const int64_t batch = x_t.size(0);
   const at::Device device = options_.device;
-  at::Tensor camera = at::zeros({batch, 16}, at::TensorOptions(at::kFloat).device(device));
-  if (cond.cameras) {
-    SDS_CHECK(cond.cameras->size() == batch,
-              "particle prior: expected {} cameras (one per image), got {}", batch,
-              cond.cameras->size());
-    camera = to_device(cond.cameras->c2w().reshape({batch, 16}), device);
-    if (cond.drop_camera.defined()) {
-      check_shape(cond.drop_camera, "particle prior drop_camera", {batch}, "[B]");
-      camera = camera * (1 - to_device(cond.drop_camera, device).to(at::kFloat)).unsqueeze(1);
-    }
-  }
+  const at::Tensor camera = camera_condition(cond, x_t.size(0), device);
   at::Tensor out = net_->forward(x_t.to(device, at::kFloat), to_device(t, device), camera);
   return out.to(x_t.device(), x_t.scalar_type());
 }

@@ -13,6 +13,8 @@ const std::string& Conditioning::prompt(int64_t b) const {
   return prompts[b];
 }
 
+std::shared_ptr<Prior> Prior::make_particle_model(const ParticlePriorOptions&) { return nullptr; }
+
 Conditioning Conditioning::unconditional() const {
   Conditioning out = *this;
   for (auto& p : out.prompts) p.clear();

@@ -16,6 +16,16 @@ NoiseSchedule NoiseSchedule::scaled_linear(int64_t steps, double beta_start, dou
   return NoiseSchedule(at::cumprod(1.0 - betas, 0));
 }
 
+NoiseSchedule NoiseSchedule::from_betas(const at::Tensor& betas) {
+  SDS_CHECK(betas.defined() && betas.dim() == 1 && betas.size(0) >= 2 &&
+                betas.is_floating_point(),
+            "noise schedule: betas must be a floating [T] tensor with T >= 2");
+  const at::Tensor b = betas.to(at::kCPU, at::kDouble);
+  SDS_CHECK(b.gt(0).all().item<bool>() && b.lt(1).all().item<bool>(),
+            "noise schedule: every beta must be in (0, 1)");
+  return NoiseSchedule(at::cumprod(1.0 - b, 0));
+}
+
 double NoiseSchedule::alpha_bar(int64_t t) const {
   SDS_CHECK(t >= 0 && t < num_steps(), "timestep: expected t in [0, {}), got {}", num_steps(), t);
   return alphas_cumprod_[t].item<double>();

@@ -76,10 +76,12 @@ std::unique_ptr<Guidance> Magic123::from_config(ConfigReader& c, const BuildCont
   }
   const Json text_prior{{"type", "exact"}, {"conditioning", "text"}};
   const Json reference_prior{{"type", "exact"}, {"conditioning", "reference"}};
+  const Prior::BuildContext on_device{context.device};
   std::shared_ptr<Prior> prior_2d = make<Prior>(c.has("prior_2d") ? c.raw("prior_2d") : text_prior,
-                                                c.where() + ".prior_2d");
-  std::shared_ptr<Prior> prior_3d = make<Prior>(
-      c.has("prior_3d") ? c.raw("prior_3d") : reference_prior, c.where() + ".prior_3d");
+                                                c.where() + ".prior_2d", on_device);
+  std::shared_ptr<Prior> prior_3d =
+      make<Prior>(c.has("prior_3d") ? c.raw("prior_3d") : reference_prior,
+                  c.where() + ".prior_3d", on_device);
   auto g2 = build_objective(c, "guidance_2d", default_objective(100.0), prior_2d, context.prompt,
                             context.device);
   auto g3 = build_objective(c, "guidance_3d", default_objective(5.0), prior_3d, context.prompt,

@@ -24,8 +24,9 @@ Vsd::Vsd(std::shared_ptr<Prior> prior, std::string prompt, VsdOptions options,
             "vsd guidance: expected camera_dropout in [0, 1], got {}", o.camera_dropout);
   SDS_CHECK(o.particle_samples >= 1, "vsd guidance: expected particle_samples >= 1, got {}",
             o.particle_samples);
-  particle_ = std::make_shared<ParticlePrior>(particle_base ? std::move(particle_base) : prior,
-                                              o.particle);
+  std::shared_ptr<Prior> base = particle_base ? std::move(particle_base) : prior_;
+  particle_ = base->make_particle_model(o.particle);
+  if (!particle_) particle_ = std::make_shared<ParticlePrior>(std::move(base), o.particle);
 }
 
 VsdOptions Vsd::read_options(ConfigReader& c, VsdOptions o) {
@@ -41,6 +42,9 @@ VsdOptions Vsd::read_options(ConfigReader& c, VsdOptions o) {
     o.particle.hidden = p.get("hidden", o.particle.hidden);
     o.particle.embedding = p.get("embedding", o.particle.embedding);
     o.particle.seed = p.get("seed", o.particle.seed);
+    o.particle.lora_rank = p.get("lora_rank", o.particle.lora_rank);
+    o.particle.lora_alpha = p.get("lora_alpha", o.particle.lora_alpha);
+    o.particle.camera_condition = p.get("camera_condition", o.particle.camera_condition);
     p.finish();
   }
   return o;

@@ -49,10 +49,8 @@ void Linear::add_lora(int64_t rank, double alpha, at::Generator generator) {
   {
     torch::NoGradGuard no_grad;
     // Kaiming-uniform with a = sqrt(5), torch's Linear default: bound 1 / sqrt(fan_in).
-    const double bound = 1.0 / std::sqrt(static_cast<double>(in_features_));
-    a->weight.set_data(at::empty({rank, in_features_}, options.device(at::kCPU))
-                           .uniform_(-bound, bound, generator)
-                           .to(options.device()));
+    a->weight.set_data(a->weight.data().to(options.device()));
+    reset_linear(*a, generator);  // Kaiming-uniform with a = sqrt(5): bound 1 / sqrt(in)
     b->weight.set_data(at::zeros({out_features_, rank}, options));
   }
   lora_A = register_module("lora_A", std::move(a));
@@ -116,6 +114,16 @@ at::Tensor Activation::operator()(const at::Tensor& x) const {
   if (name_ == "gelu_tanh") return at::gelu(x, "tanh");
   if (name_ == "quick_gelu") return x * at::sigmoid(1.702 * x);
   return at::relu(x);
+}
+
+void reset_linear(Linear& layer, at::Generator& generator) {
+  torch::NoGradGuard no_grad;
+  const double bound = 1.0 / std::sqrt(static_cast<double>(layer.in_features()));
+  const auto host = layer.weight.options().device(at::kCPU).dtype(at::kFloat);
+  layer.weight.copy_(at::empty(layer.weight.sizes(), host).uniform_(-bound, bound, generator));
+  if (layer.bias.defined()) {
+    layer.bias.copy_(at::empty(layer.bias.sizes(), host).uniform_(-bound, bound, generator));
+  }
 }
 
 void randomize_parameters(torch::nn::Module& module, uint64_t seed, double std) {

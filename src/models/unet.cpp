@@ -405,15 +405,8 @@ void UNet2DConditionModel::add_class_embedding(int64_t input_dim, at::Generator 
             options_.class_embed_type.empty() ? "num_class_embeds" : options_.class_embed_type);
   SDS_CHECK(input_dim > 0, "add_class_embedding: input_dim must be positive, got {}", input_dim);
   auto embedding = std::make_shared<TimestepEmbedding>(input_dim, options_.time_embed_dim());
-  {
-    torch::NoGradGuard no_grad;
-    // nn.Linear's default init: weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-    for (const auto& linear : {embedding->linear_1, embedding->linear_2}) {
-      const double bound = 1.0 / std::sqrt(static_cast<double>(linear->in_features()));
-      linear->weight.uniform_(-bound, bound, generator);
-      linear->bias.uniform_(-bound, bound, generator);
-    }
-  }
+  reset_linear(*embedding->linear_1, generator);
+  reset_linear(*embedding->linear_2, generator);
   embedding->to(conv_in->weight.device(), conv_in->weight.scalar_type());
   options_.class_embed_type = "projection";
   options_.projection_class_embeddings_input_dim = input_dim;
@@ -455,7 +448,8 @@ at::Tensor UNet2DConditionModel::class_embedding(const at::Tensor& labels,
 
 at::Tensor UNet2DConditionModel::forward(const at::Tensor& sample, const at::Tensor& timesteps,
                                          const at::Tensor& encoder_hidden_states,
-                                         const at::Tensor& class_labels) const {
+                                         const at::Tensor& class_labels,
+                                         const at::Tensor& added_embedding) const {
   const auto& o = options_;
   SDS_CHECK(sample.defined() && sample.dim() == 4 && sample.size(1) == o.in_channels,
             "UNet2DConditionModel: sample must be [B, {}, h, w], got {}", o.in_channels,
@@ -484,6 +478,13 @@ at::Tensor UNet2DConditionModel::forward(const at::Tensor& sample, const at::Ten
   at::Tensor emb = time_embedding->forward(features.to(sample.scalar_type()));
   if (class_labels.defined()) {
     emb = emb + class_embedding(class_labels.to(sample.device()), sample.scalar_type());
+  }
+  if (added_embedding.defined()) {
+    SDS_CHECK(added_embedding.dim() == 2 && added_embedding.size(0) == b &&
+                  added_embedding.size(1) == o.time_embed_dim(),
+              "UNet2DConditionModel: added_embedding must be [{}, {}], got {}", b,
+              o.time_embed_dim(), shape_string(added_embedding.sizes()));
+    emb = emb + added_embedding.to(emb.scalar_type());
   }
 
   // Sizes that do not halve evenly through every downsampler are upsampled to the skip's size.

@@ -36,7 +36,8 @@ Experiment Experiment::from_config(const Json& config, const std::filesystem::pa
   e.trainer = TrainerOptions::from_config(trainer, e.trainer);
   trainer.finish();
   const at::Device device = e.trainer.device;
-  e.prior = make<Prior>(c.has("prior") ? c.raw("prior") : Json("exact"), "prior");
+  e.prior = make<Prior>(c.has("prior") ? c.raw("prior") : Json("exact"), "prior",
+                        Prior::BuildContext{device});
   e.guidance = make<Guidance>(c.has("guidance") ? c.raw("guidance") : Json("sds"), "guidance",
                               Guidance::BuildContext{e.prior, e.prompt, device});
   e.representation = make<Representation>(

@@ -22,17 +22,20 @@ CameraBatch held_out_cameras(const ExactPrior& prior, const CameraSampler& sampl
   return CameraBatch(held_out_views(o.radius, o.fovy_deg, sampler.height(), sampler.width()));
 }
 
-void write_turntable(Representation& repr, const ExactPrior& prior, const std::string& prompt,
+// `prior` null: a prior without ground truth; the turntable shows the prediction alone, from
+// the exact prior's default orbit.
+void write_turntable(Representation& repr, const ExactPrior* prior, const std::string& prompt,
                      const CameraSampler& sampler, const EvalOptions& eval,
                      const RenderOptions& render, const std::filesystem::path& dir) {
-  const auto& o = prior.options();
+  const ExactPriorOptions o = prior ? prior->options() : ExactPriorOptions{};
   CameraBatch cams(turntable_views(eval.turntable_frames, eval.turntable_elevation_deg, o.radius,
                                    o.fovy_deg, sampler.height(), sampler.width()));
   at::Tensor pred = render_views(repr, cams, render).clamp(0, 1).cpu();
-  at::Tensor gt = prior.ground_truth(prompt, cams).rgb;
+  const at::Tensor gt = prior ? prior->ground_truth(prompt, cams).rgb : at::Tensor();
   for (int64_t k = 0; k < cams.size(); ++k) {
     // Prediction on the left, ground truth on the right.
-    write_png(dir / fmt::format("{:03d}.png", k), at::cat({pred[k], gt[k]}, 2));
+    write_png(dir / fmt::format("{:03d}.png", k), gt.defined() ? at::cat({pred[k], gt[k]}, 2)
+                                                                : pred[k]);
   }
 }
 
@@ -43,16 +46,21 @@ GenerateResult generate(const Json& config, const std::filesystem::path& run_dir
   const auto start = std::chrono::steady_clock::now();
   SDS_CHECK(!run_dir.empty(), "generate: expected a run folder (--out), got none");
   Experiment e = Experiment::from_config(config, run_dir);
+  // Only the exact prior has ground truth to measure against; with another prior the run
+  // trains, exports and renders its turntable without scores.
   auto* prior = dynamic_cast<ExactPrior*>(e.prior.get());
-  SDS_CHECK(prior != nullptr, "generate: expected the exact prior (it provides the ground truth "
-            "to measure against), got another prior type");
   write_file_atomic(run_dir / "config.json", e.config.dump(2) + "\n");
 
-  CameraBatch held_out = held_out_cameras(*prior, *e.sampler);
-  at::Tensor held_out_gt = prior->ground_truth(e.prompt, held_out).rgb;
-  std::vector<Camera> progress_views(held_out.cameras().begin(),
-                                     held_out.cameras().begin() + e.eval.views);
-  at::Tensor progress_gt = held_out_gt.slice(0, 0, e.eval.views);
+  std::optional<CameraBatch> held_out;
+  at::Tensor held_out_gt, progress_gt;
+  std::vector<Camera> progress_views;
+  if (prior) {
+    held_out = held_out_cameras(*prior, *e.sampler);
+    held_out_gt = prior->ground_truth(e.prompt, *held_out).rgb;
+    progress_views.assign(held_out->cameras().begin(),
+                          held_out->cameras().begin() + e.eval.views);
+    progress_gt = held_out_gt.slice(0, 0, e.eval.views);
+  }
 
   const std::vector<std::string> formats = e.representation->export_formats();
   for (const auto& f : options.exports) {
@@ -67,7 +75,8 @@ GenerateResult generate(const Json& config, const std::filesystem::path& run_dir
   GenerateResult result;
   trainer.train([&](const StepInfo& info) {
     StepInfo shown = info;
-    if (e.eval.every > 0 && (info.step % e.eval.every == 0 || info.step == info.total_steps)) {
+    if (prior && e.eval.every > 0 &&
+        (info.step % e.eval.every == 0 || info.step == info.total_steps)) {
       const double psnr = score_views(*e.representation, CameraBatch(progress_views), progress_gt,
                                       e.trainer.render)
                               .mean;
@@ -79,13 +88,16 @@ GenerateResult generate(const Json& config, const std::filesystem::path& run_dir
 
   result.run_dir = run_dir;
   result.steps = trainer.steps_done();
-  result.held_out_rgb = render_views(*e.representation, held_out, e.trainer.render);
-  result.held_out = score_views(result.held_out_rgb, held_out_gt);
+  if (prior) {
+    result.measured = true;
+    result.held_out_rgb = render_views(*e.representation, *held_out, e.trainer.render);
+    result.held_out = score_views(result.held_out_rgb, held_out_gt);
+    result.geometry_iou = geometry_iou(*e.representation, prior->scene().find(e.prompt));
+  }
   if (options.write_turntable) {
-    write_turntable(*e.representation, *prior, e.prompt, *e.sampler, e.eval, e.trainer.render,
+    write_turntable(*e.representation, prior, e.prompt, *e.sampler, e.eval, e.trainer.render,
                     run_dir / "turntable");
   }
-  result.geometry_iou = geometry_iou(*e.representation, prior->scene().find(e.prompt));
   for (const auto& f : options.exports) {
     const std::filesystem::path path =
         run_dir / "export" / (f == "ply" ? "gaussians.ply" : f == "obj" ? "mesh.obj" : "mesh.ply");
@@ -97,9 +109,11 @@ GenerateResult generate(const Json& config, const std::filesystem::path& run_dir
 
   Json metrics;
   metrics["prompt"] = e.prompt;
-  metrics["psnr_heldout_mean"] = result.held_out.mean;
-  metrics["psnr_heldout_min"] = result.held_out.min;
-  metrics["psnr_per_view"] = result.held_out.psnr_per_view;
+  if (result.measured) {
+    metrics["psnr_heldout_mean"] = result.held_out.mean;
+    metrics["psnr_heldout_min"] = result.held_out.min;
+    metrics["psnr_per_view"] = result.held_out.psnr_per_view;
+  }
   if (result.geometry_iou) metrics["geometry_iou"] = *result.geometry_iou;
   metrics["steps"] = result.steps;
   metrics["seconds"] = result.seconds;

@@ -16,7 +16,19 @@ struct ParticlePriorOptions {
   int64_t embedding = 64;      ///< width of the time/camera embedding MLP
   uint64_t seed = 0;           ///< initialisation of every layer but the zero-initialised last
   at::Device device = at::kCPU;  ///< where the network lives (initialised on the host first)
+  /// A latent diffusion prior's own particle model (`Prior::make_particle_model`): LoRA of this
+  /// rank on its UNet's attention projections, scaling lora_alpha / lora_rank (threestudio: rank
+  /// 4, scaling 1), and ProlificDreamer's camera embedding when `camera_condition` is on.
+  int64_t lora_rank = 4;
+  double lora_alpha = 4.0;
+  bool camera_condition = true;
 };
+
+/// The camera condition `[B, 16]` float32 on `device`: each camera's flattened camera-to-world
+/// matrix (threestudio's "extrinsics"), zeros (the null camera) for the elements that
+/// `conditioning.drop_camera` marks and for all without cameras.
+at::Tensor camera_condition(const Conditioning& conditioning, int64_t batch,
+                            const at::Device& device);
 
 /// eps_phi(x_t; y, t, c) = eps_base(x_t; y, t) + f_phi(x_t, t, c), where f_phi is a small
 /// convolutional network whose activations are modulated (FiLM) by an MLP on the timestep and

@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +12,8 @@
 #include "sds/diffusion/schedule.h"
 
 namespace sds {
+
+struct ParticlePriorOptions;
 
 /// A known view of the object: Zero123 / Magic123 condition on it and on each camera relative
 /// to its camera.
@@ -45,7 +48,10 @@ struct Conditioning {
 class Prior {
  public:
   static constexpr const char* kInterfaceName = "prior";
-  struct BuildContext {};
+  /// What a prior is built with besides its JSON: the device its models run on.
+  struct BuildContext {
+    at::Device device = at::kCPU;
+  };
   virtual ~Prior() = default;
 
   /// The forward process the denoiser was trained with.
@@ -65,6 +71,11 @@ class Prior {
   /// Parameters that an objective may train (VSD's LoRA / particle model, BSD's personalisation);
   /// none by default.
   virtual std::vector<at::Tensor> trainable_parameters() { return {}; }
+
+  /// VSD's particle model eps_phi on this prior, when the prior has its own form of it (a latent
+  /// diffusion model: LoRA adapters on its UNet and a camera embedding). The default, null, lets
+  /// VSD wrap the prior in a `ParticlePrior` (a small trainable correction in its space).
+  virtual std::shared_ptr<Prior> make_particle_model(const ParticlePriorOptions& options);
 };
 
 }  // namespace sds

@@ -12,6 +12,8 @@ class NoiseSchedule {
   /// Stable Diffusion's "scaled_linear": beta_i = (sqrt(b0) + (sqrt(b1) - sqrt(b0)) i / (T-1))^2.
   static NoiseSchedule scaled_linear(int64_t steps = 1000, double beta_start = 0.00085,
                                      double beta_end = 0.012);
+  /// The schedule of explicit betas `[T]` (T >= 2, each in (0, 1)), kept in float64.
+  static NoiseSchedule from_betas(const at::Tensor& betas);
 
   /// T, the number of training timesteps.
   int64_t num_steps() const { return alphas_cumprod_.size(0); }

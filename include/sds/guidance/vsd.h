@@ -46,14 +46,15 @@ class Vsd : public DistillationGuidance {
   /// t `[B]`, noise and camera dropout given; differentiable w.r.t. its parameters.
   at::Tensor particle_loss(const at::Tensor& z, const at::Tensor& t, const at::Tensor& noise,
                            const CameraBatch& cameras, const at::Tensor& drop_camera);
-  ParticlePrior& particle() { return *particle_; }
+  /// eps_phi: the prior's own particle model, or a `ParticlePrior` around it.
+  Prior& particle() { return *particle_; }
 
  protected:
   void add_losses(const DistillationStep& step, GuidanceOutput& out) override;
 
  private:
   VsdOptions options_;
-  std::shared_ptr<ParticlePrior> particle_;
+  std::shared_ptr<Prior> particle_;
 };
 
 }  // namespace sds

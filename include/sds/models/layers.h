@@ -116,6 +116,10 @@ class Activation {
   std::string name_;
 };
 
+/// torch.nn.Linear's default initialisation from `generator`: weight and bias
+/// U(-1/sqrt(in), 1/sqrt(in)).
+void reset_linear(Linear& layer, at::Generator& generator);
+
 /// Fills every floating parameter of `module` with N(0, std^2) (norm scales with 1 + N(0, std^2))
 /// from a generator seeded with `seed`, in a fixed order: a stand-in for trained weights in
 /// tests and benchmarks.

@@ -143,10 +143,12 @@ class UNet2DConditionModel : public torch::nn::Module {
   /// sample `[B, in_channels, h, w]`; timesteps `[B]` or a 0-dim tensor (any numeric dtype, on
   /// any device); encoder_hidden_states `[B, S, cross_attention_dim]`; class_labels required
   /// exactly when the model has a class embedding (`[B, input_dim]` for "projection", `[B]` for
-  /// "timestep" and ids). Returns `[B, out_channels, h, w]`.
+  /// "timestep" and ids). `added_embedding` `[B, time_embed_dim]`, when defined, is added to the
+  /// time embedding as a class embedding's output would be (a condition computed outside, such
+  /// as VSD's camera embedding). Returns `[B, out_channels, h, w]`.
   at::Tensor forward(const at::Tensor& sample, const at::Tensor& timesteps,
-                     const at::Tensor& encoder_hidden_states,
-                     const at::Tensor& class_labels = {}) const;
+                     const at::Tensor& encoder_hidden_states, const at::Tensor& class_labels = {},
+                     const at::Tensor& added_embedding = {}) const;
 
   /// Adds a "projection" class embedding (TimestepEmbedding from `input_dim` to the time
   /// embedding width, default nn.Linear-style init from `generator`) whose output is added to

@@ -29,6 +29,9 @@ struct GenerateOptions {
 
 struct GenerateResult {
   std::filesystem::path run_dir;
+  /// Whether the run was scored: only the exact prior has ground truth. Without it `held_out`,
+  /// `held_out_rgb`, `geometry_iou` and `progress` are empty.
+  bool measured = false;
   ViewScores held_out;  ///< PSNR at the exact prior's 24 held-out views
   /// Volumetric IoU of the representation's solid against the prompt's exact object (64^3);
   /// empty for representations without Representation::inside().
@@ -41,7 +44,7 @@ struct GenerateResult {
   std::vector<std::filesystem::path> exported;  ///< the files written for options.exports
 };
 
-/// Runs the job. The prior must be the exact prior (it provides the ground truth).
+/// Runs the job; with the exact prior it is scored against the prompt's ground truth.
 GenerateResult generate(const Json& config, const std::filesystem::path& run_dir,
                         const GenerateOptions& options = {});
 

@@ -8,7 +8,7 @@ import torch
 import typing
 from . import ops
 from . import models
-__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nfsd', 'NoiseSchedule', 'OrbitSampler', 'ParameterGroup', 'Prior', 'ReferenceView', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'models', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'view_sector']
+__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nfsd', 'NoiseSchedule', 'OrbitSampler', 'ParameterGroup', 'Prior', 'ReferenceView', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'StableDiffusionPrior', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'models', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'view_sector']
 class Error(RuntimeError):
     pass
 class Camera:
@@ -388,6 +388,35 @@ class ExactPrior(Prior):
         """
         The scene in the file format (docs/exact-prior.md).
         """
+class StableDiffusionPrior(Prior):
+    """
+    The Stable Diffusion prior. Its modules are frozen: no parameter requires grad, and the UNet
+    and text encoder run without building a graph.
+    """
+    def make_particle_model(self, lora_rank: typing.SupportsInt = 4, lora_alpha: typing.SupportsFloat = 4.0, camera_condition: bool = True, seed: typing.SupportsInt = 0) -> Prior:
+        """
+        VSD's particle model on this prior (ProlificDreamer as threestudio runs it): float32 LoRA
+        adapters of `options.lora_rank` on the attention projections (to_q, to_k, to_v, to_out.0)
+        of this prior's own UNet, zero-initialised, and with `options.camera_condition` an MLP
+        (16 -> time embedding width, SiLU, linear, nn.Linear's init from `options.seed`) from the
+        flattened camera-to-world matrix, added to the time embedding. This prior's own predictions
+        run with the adapters off, so one UNet serves both. One per prior; the particle model keeps
+        the modules alive on its own.
+        """
+    def text_embeddings(self, prompts: collections.abc.Sequence[str]) -> torch.Tensor:
+        """
+        The text encoder's hidden states `[B, L, D]` for `prompts` in the UNet's dtype, computed
+        once per prompt and cached on the device.
+        """
+    @property
+    def device(self) -> torch.device:
+        ...
+    @property
+    def dtype(self) -> torch.dtype:
+        ...
+    @property
+    def prediction_type(self) -> str:
+        ...
 class ParameterGroup:
     """
     A set of parameters trained with one learning rate.
@@ -876,9 +905,9 @@ def make_guidance(config: typing.Any, *, prior: Prior, prompt: str, device: typi
     """
     An objective from its config (the keys of a config's "guidance"; "type" names it: sds, csd, nfsd, ism, vsd, bsd, magic123), on `prior` for `prompt`. docs/guidance.md lists every key.
     """
-def make_prior(config: typing.Any = None, **kwargs) -> Prior:
+def make_prior(config: typing.Any = None, *, device: typing.Any = None, **kwargs) -> Prior:
     """
-    A prior from its config ("type" names it).
+    A prior from its config ("type" names it), with its models on `device` ("cpu", "cuda", ...; None: the CPU).
     """
 def make_representation(config: typing.Any = None, seed: typing.SupportsInt = 0, device: typing.Any = None, **kwargs) -> Representation:
     """

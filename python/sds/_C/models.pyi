@@ -28,7 +28,9 @@ class UNet2DConditionModel:
         sample `[B, in_channels, h, w]`; timesteps `[B]` or a 0-dim tensor (any numeric dtype, on
         any device); encoder_hidden_states `[B, S, cross_attention_dim]`; class_labels required
         exactly when the model has a class embedding (`[B, input_dim]` for "projection", `[B]` for
-        "timestep" and ids). Returns `[B, out_channels, h, w]`.
+        "timestep" and ids). `added_embedding` `[B, time_embed_dim]`, when defined, is added to the
+        time embedding as a class embedding's output would be (a condition computed outside, such
+        as VSD's camera embedding). Returns `[B, out_channels, h, w]`.
         """
     def add_class_embedding(self, input_dim: typing.SupportsInt, generator: torch.Generator | None = None) -> None:
         """
