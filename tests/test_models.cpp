@@ -17,6 +17,7 @@
 #include "sds/models/diffusers_folder.h"
 #include "sds/models/safetensors.h"
 #include "sds/models/unet.h"
+#include "helpers.h"
 
 namespace fs = std::filesystem;
 using namespace sds::models;
@@ -24,12 +25,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("sds_test_models_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path temp_dir(const std::string& name) { return sds::test::fresh_temp_dir("models_" + name); }
 
 // A safetensors file from a header text and raw data bytes.
 void write_raw(const fs::path& path, const std::string& header, const std::string& data) {
