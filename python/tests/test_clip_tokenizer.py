@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import sds
+from tiny_pipeline import byte_characters
 
 transformers = pytest.importorskip("transformers")
 
@@ -50,17 +51,7 @@ def clip_vocab_and_merges():
     path = pathlib.Path(spec.submodule_search_locations[0]) / "bpe_simple_vocab_16e6.txt.gz"
     lines = gzip.open(path).read().decode("utf-8").split("\n")
     merges = [tuple(line.split()) for line in lines[1:49152 - 256 - 2 + 1]]
-    # OpenAI's byte map (GPT-2's bytes_to_unicode).
-    bs = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-          + list(range(ord("®"), ord("ÿ") + 1)))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    chars = [chr(c) for c in cs]
+    chars = byte_characters()
     vocab = chars + [c + "</w>" for c in chars] + ["".join(m) for m in merges]
     vocab += ["<|startoftext|>", "<|endoftext|>"]
     return {token: i for i, token in enumerate(vocab)}, merges

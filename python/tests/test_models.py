@@ -55,6 +55,33 @@ def unet_inputs(config, size, batch=2, seed=0):
     return x, t, context, labels
 
 
+def unet_error(folder, config, size):
+    """Our UNet against diffusers' on a perturbed random model saved to `folder`."""
+    ref = perturb(diffusers.UNet2DConditionModel(**config), seed=1)
+    ref.save_pretrained(folder)
+    ours = sds.models.UNet2DConditionModel.load(str(folder))
+    x, t, context, labels = unet_inputs(config, size)
+    with torch.no_grad():
+        expected = ref(x, t, context, class_labels=labels).sample
+    got = ours(x, t, context, labels)
+    assert got.shape == expected.shape
+    return relative_error(got, expected)
+
+
+def fp16_unet_error(folder):
+    """fp16 weights (the "fp16" variant) loaded into float32 by both."""
+    ref = perturb(diffusers.UNet2DConditionModel(**SD1_LIKE), seed=3)
+    ref.half().save_pretrained(folder, variant="fp16")
+    ref32 = diffusers.UNet2DConditionModel.from_pretrained(folder, variant="fp16",
+                                                           torch_dtype=torch.float32).eval()
+    ours = sds.models.UNet2DConditionModel.load(str(folder), variant="fp16")
+    assert all(p.dtype == torch.float32 for p in ours.named_parameters().values())
+    x, t, context, _ = unet_inputs(SD1_LIKE, (8, 8))
+    with torch.no_grad():
+        expected = ref32(x, t, context).sample
+    return relative_error(ours(x, t, context), expected)
+
+
 @pytest.mark.parametrize("name,config,size", [
     ("sd1", SD1_LIKE, (8, 8)),
     ("sd1-odd", SD1_LIKE, (9, 11)),
@@ -63,15 +90,7 @@ def unet_inputs(config, size, batch=2, seed=0):
     ("class", CLASS_EMBEDDING, (8, 8)),
 ])
 def test_unet_matches_diffusers(tmp_path, name, config, size):
-    ref = perturb(diffusers.UNet2DConditionModel(**config), seed=1)
-    ref.save_pretrained(tmp_path)
-    ours = sds.models.UNet2DConditionModel.load(str(tmp_path))
-    x, t, context, labels = unet_inputs(config, size)
-    with torch.no_grad():
-        expected = ref(x, t, context, class_labels=labels).sample
-    got = ours(x, t, context, labels)
-    assert got.shape == expected.shape
-    assert relative_error(got, expected) <= TOLERANCE
+    assert unet_error(tmp_path, config, size) <= TOLERANCE
 
 
 def test_unet_timesteps_of_any_dtype_and_a_scalar(tmp_path):
@@ -87,17 +106,8 @@ def test_unet_timesteps_of_any_dtype_and_a_scalar(tmp_path):
 
 
 def test_fp16_weights_load_into_float32(tmp_path):
-    ref = perturb(diffusers.UNet2DConditionModel(**SD1_LIKE), seed=3)
-    ref.half().save_pretrained(tmp_path, variant="fp16")
+    assert fp16_unet_error(tmp_path) <= TOLERANCE
     assert (tmp_path / "diffusion_pytorch_model.fp16.safetensors").exists()
-    ref32 = diffusers.UNet2DConditionModel.from_pretrained(tmp_path, variant="fp16",
-                                                           torch_dtype=torch.float32).eval()
-    ours = sds.models.UNet2DConditionModel.load(str(tmp_path), variant="fp16")
-    assert all(p.dtype == torch.float32 for p in ours.named_parameters().values())
-    x, t, context, _ = unet_inputs(SD1_LIKE, (8, 8))
-    with torch.no_grad():
-        expected = ref32(x, t, context).sample
-    assert relative_error(ours(x, t, context), expected) <= TOLERANCE
     with pytest.raises(sds.Error, match="no safetensors weights"):
         sds.models.UNet2DConditionModel.load(str(tmp_path))  # only the variant is there
 
@@ -128,10 +138,11 @@ VAE_CONFIG = dict(in_channels=3, out_channels=3, latent_channels=4, layers_per_b
                   up_block_types=("UpDecoderBlock2D",) * 3, scaling_factor=0.13025)
 
 
-def test_vae_matches_diffusers(tmp_path):
+def vae_errors(folder):
+    """Encode (posterior mean, log-variance) and decode against diffusers."""
     ref = perturb(diffusers.AutoencoderKL(**VAE_CONFIG), seed=5)
-    ref.save_pretrained(tmp_path)
-    ours = sds.models.AutoencoderKL.load(str(tmp_path))
+    ref.save_pretrained(folder)
+    ours = sds.models.AutoencoderKL.load(str(folder))
     assert ours.scaling_factor == pytest.approx(0.13025)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 32, 24, generator=g) * 2 - 1
@@ -140,9 +151,13 @@ def test_vae_matches_diffusers(tmp_path):
         posterior = ref.encode(x).latent_dist
         decoded = ref.decode(z).sample
     mean, logvar = ours.encode(x)
-    assert relative_error(mean, posterior.mean) <= TOLERANCE
-    assert relative_error(logvar, posterior.logvar) <= TOLERANCE
-    assert relative_error(ours.decode(z), decoded) <= TOLERANCE
+    return {"mean": relative_error(mean, posterior.mean),
+            "logvar": relative_error(logvar, posterior.logvar),
+            "decode": relative_error(ours.decode(z), decoded)}
+
+
+def test_vae_matches_diffusers(tmp_path):
+    assert max(vae_errors(tmp_path).values()) <= TOLERANCE
 
 
 def test_vae_with_the_old_attention_key_names(tmp_path):
@@ -169,20 +184,25 @@ def test_vae_with_the_old_attention_key_names(tmp_path):
     assert relative_error(ours.encode(x)[0], expected) <= TOLERANCE
 
 
-@pytest.mark.parametrize("act", ["quick_gelu", "gelu"])
-def test_clip_text_model_matches_transformers(tmp_path, act):
+def clip_errors(folder, act):
+    """(last hidden state, penultimate layer + final layer norm) against transformers."""
     config = transformers.CLIPTextConfig(
         vocab_size=1000, hidden_size=48, intermediate_size=96, num_hidden_layers=3,
         num_attention_heads=4, max_position_embeddings=77, hidden_act=act)
     ref = perturb(transformers.CLIPTextModel(config), seed=7)
-    ref.save_pretrained(tmp_path)
-    ours = sds.models.CLIPTextModel.load(str(tmp_path))
+    ref.save_pretrained(folder)
+    ours = sds.models.CLIPTextModel.load(str(folder))
     ids = torch.randint(0, 1000, (2, 77), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         out = ref(ids, output_hidden_states=True)
         penultimate = ref.final_layer_norm(out.hidden_states[-2])
-    assert relative_error(ours(ids), out.last_hidden_state) <= TOLERANCE
-    assert relative_error(ours(ids, skip_layers=1), penultimate) <= TOLERANCE
+    return (relative_error(ours(ids), out.last_hidden_state),
+            relative_error(ours(ids, skip_layers=1), penultimate))
+
+
+@pytest.mark.parametrize("act", ["quick_gelu", "gelu"])
+def test_clip_text_model_matches_transformers(tmp_path, act):
+    assert max(clip_errors(tmp_path, act)) <= TOLERANCE
 
 
 def test_clip_text_model_from_a_transformers_4_file(tmp_path):

@@ -5,7 +5,9 @@ token), so no vocabulary file is needed."""
 import torch
 
 
-def byte_level_vocab():
+def byte_characters():
+    """OpenAI's byte-to-character map (GPT-2's bytes_to_unicode), in CLIP's vocabulary order:
+    the printable Latin-1 bytes first, then the other 68 mapped to U+0100 onwards."""
     bs = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
           + list(range(ord("®"), ord("ÿ") + 1)))
     cs = bs[:]
@@ -15,7 +17,11 @@ def byte_level_vocab():
             bs.append(b)
             cs.append(256 + n)
             n += 1
-    chars = [chr(c) for c in cs]
+    return [chr(c) for c in cs]
+
+
+def byte_level_vocab():
+    chars = byte_characters()
     tokens = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
     return {t: i for i, t in enumerate(tokens)}
 
