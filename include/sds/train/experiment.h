@@ -3,10 +3,11 @@
 // `sds generate` runs; C++ users can build the same parts by hand (examples/train_by_hand.cpp).
 //
 // Config keys (unknown keys are errors):
-//   prompt          the concept to generate (an exact-prior prompt)
+//   prompt          what to generate: an exact-prior concept's prompt, or any text for a real
+//                   prior
 //   seed            integer seed of everything random (default 0)
 //   steps           training steps (default 250)
-//   prior           {"type": "exact", ...}
+//   prior           {"type": "exact", ...} or {"type": "stable_diffusion", "path": ...}
 //   guidance        {"type": "sds", ...}
 //   representation  {"type": "voxel_grid", ...}
 //   camera_sampler  {"type": "orbit", ...}
