@@ -11,8 +11,6 @@ std::map<std::string, at::Tensor> named_parameters(const torch::nn::Module& modu
   return out;
 }
 
-at::Tensor or_undefined(const std::optional<at::Tensor>& t) { return t ? *t : at::Tensor(); }
-
 // The torch::nn::Module methods of every model class (torch's own bindings already register
 // torch::nn::Module with pybind11, so it cannot be a base class here).
 template <class M>
@@ -85,7 +83,7 @@ void bind_models(py::module_& m) {
              const at::Tensor& timesteps, const at::Tensor& encoder_hidden_states,
              const std::optional<at::Tensor>& class_labels) {
             return self.forward(sample, timesteps, encoder_hidden_states,
-                                or_undefined(class_labels));
+                                class_labels.value_or(at::Tensor()));
           },
           py::arg("sample"), py::arg("timesteps"), py::arg("encoder_hidden_states"),
           py::arg("class_labels") = py::none(), py::call_guard<py::gil_scoped_release>(),

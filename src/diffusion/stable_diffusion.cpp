@@ -42,28 +42,7 @@ void freeze(torch::nn::Module& module) {
   for (auto& p : module.parameters()) p.requires_grad_(false);
 }
 
-// Turns LoRA adapters off for one call of the frozen prior and back on after it.
-class AdaptersOff {
- public:
-  explicit AdaptersOff(const std::vector<std::shared_ptr<models::Linear>>& layers)
-      : layers_(layers) {
-    for (const auto& l : layers_) l->lora_multiplier = 0.0;
-  }
-  ~AdaptersOff() {
-    for (const auto& l : layers_) l->lora_multiplier = 1.0;
-  }
-  AdaptersOff(const AdaptersOff&) = delete;
-  AdaptersOff& operator=(const AdaptersOff&) = delete;
-
- private:
-  const std::vector<std::shared_ptr<models::Linear>>& layers_;
-};
-
-}  // namespace
-
-NoiseSchedule read_noise_schedule(const fs::path& file) {
-  const Json config = models::read_model_config(file);
-  const std::string where = file.string();
+NoiseSchedule schedule_from_config(const Json& config, const std::string& where) {
   const auto steps = config.value("num_train_timesteps", int64_t{1000});
   const double beta_start = config.value("beta_start", 0.0001);
   const double beta_end = config.value("beta_end", 0.02);
@@ -81,6 +60,34 @@ NoiseSchedule read_noise_schedule(const fs::path& file) {
             "trained_betas)",
             where, type);
   return NoiseSchedule::from_betas(at::linspace(beta_start, beta_end, steps, at::kDouble));
+}
+
+// Turns LoRA adapters off for one call of the frozen prior and restores them after it.
+class AdaptersOff {
+ public:
+  explicit AdaptersOff(const std::vector<std::shared_ptr<models::Linear>>& layers)
+      : layers_(layers) {
+    saved_.reserve(layers_.size());
+    for (const auto& l : layers_) {
+      saved_.push_back(l->lora_multiplier);
+      l->lora_multiplier = 0.0;
+    }
+  }
+  ~AdaptersOff() {
+    for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->lora_multiplier = saved_[i];
+  }
+  AdaptersOff(const AdaptersOff&) = delete;
+  AdaptersOff& operator=(const AdaptersOff&) = delete;
+
+ private:
+  const std::vector<std::shared_ptr<models::Linear>>& layers_;
+  std::vector<double> saved_;
+};
+
+}  // namespace
+
+NoiseSchedule read_noise_schedule(const fs::path& file) {
+  return schedule_from_config(models::read_model_config(file), file.string());
 }
 
 struct StableDiffusionPrior::Core {
@@ -237,11 +244,12 @@ StableDiffusionPrior::StableDiffusionPrior(StableDiffusionOptions options, at::D
             o.clip_skip);
 
   const fs::path scheduler_file = root / "scheduler" / "scheduler_config.json";
-  c.schedule = std::make_unique<NoiseSchedule>(read_noise_schedule(scheduler_file));
+  const Json scheduler = models::read_model_config(scheduler_file);
+  c.schedule = std::make_unique<NoiseSchedule>(
+      schedule_from_config(scheduler, scheduler_file.string()));
   c.prediction_type = o.prediction_type;
   if (c.prediction_type.empty()) {
-    c.prediction_type =
-        read_json_file(scheduler_file).value("prediction_type", std::string("epsilon"));
+    c.prediction_type = scheduler.value("prediction_type", std::string("epsilon"));
   }
   SDS_CHECK(c.prediction_type == "epsilon" || c.prediction_type == "v_prediction",
             "stable_diffusion prior: prediction_type must be epsilon or v_prediction, got \"{}\"",

@@ -94,7 +94,7 @@ at::Tensor Attention::forward(const at::Tensor& hidden, const at::Tensor& contex
   const at::Tensor v = split_heads(to_v->forward(source));
   at::Tensor out = at::scaled_dot_product_attention(q, k, v);
   out = out.transpose(1, 2).reshape({batch, -1, options_.heads * options_.head_dim});
-  out = to_out_0->forward(out.to(q.scalar_type()));
+  out = to_out_0->forward(out);
   if (spatial) out = out.transpose(-1, -2).reshape(hidden.sizes());
   if (options_.residual_connection) out = out + hidden;
   return options_.rescale_output_factor == 1.0 ? out : out / options_.rescale_output_factor;

@@ -11,7 +11,9 @@
 #include <ATen/ops/silu.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "sds/core/error.h"
 #include "sds/core/rng.h"
@@ -101,19 +103,29 @@ Embedding::Embedding(int64_t num_embeddings, int64_t dim) {
 at::Tensor Embedding::forward(const at::Tensor& ids) const { return at::embedding(weight, ids); }
 
 Activation::Activation(const std::string& name) : name_(name == "swish" ? "silu" : name) {
-  SDS_CHECK(name_ == "silu" || name_ == "gelu" || name_ == "gelu_tanh" || name_ == "quick_gelu" ||
-                name_ == "relu",
+  static const std::pair<const char*, Kind> kKinds[] = {{"silu", Kind::SiLU},
+                                                        {"gelu", Kind::GELU},
+                                                        {"gelu_tanh", Kind::GELUTanh},
+                                                        {"quick_gelu", Kind::QuickGELU},
+                                                        {"relu", Kind::ReLU}};
+  const auto it = std::find_if(std::begin(kKinds), std::end(kKinds),
+                               [&](const auto& k) { return name_ == k.first; });
+  SDS_CHECK(it != std::end(kKinds),
             "unsupported activation \"{}\" (supported: silu, swish, gelu, gelu_tanh, quick_gelu, "
             "relu)",
             name);
+  kind_ = it->second;
 }
 
 at::Tensor Activation::operator()(const at::Tensor& x) const {
-  if (name_ == "silu") return at::silu(x);
-  if (name_ == "gelu") return at::gelu(x);
-  if (name_ == "gelu_tanh") return at::gelu(x, "tanh");
-  if (name_ == "quick_gelu") return x * at::sigmoid(1.702 * x);
-  return at::relu(x);
+  switch (kind_) {
+    case Kind::SiLU: return at::silu(x);
+    case Kind::GELU: return at::gelu(x);
+    case Kind::GELUTanh: return at::gelu(x, "tanh");
+    case Kind::QuickGELU: return x * at::sigmoid(1.702 * x);
+    case Kind::ReLU: return at::relu(x);
+  }
+  return x;  // unreachable: every kind is handled
 }
 
 void reset_linear(Linear& layer, at::Generator& generator) {

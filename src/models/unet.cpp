@@ -19,12 +19,6 @@ namespace {
 const std::vector<std::string> kDownBlocks = {"CrossAttnDownBlock2D", "DownBlock2D"};
 const std::vector<std::string> kUpBlocks = {"CrossAttnUpBlock2D", "UpBlock2D"};
 
-template <class T>
-std::vector<T> reversed(std::vector<T> v) {
-  std::reverse(v.begin(), v.end());
-  return v;
-}
-
 bool all_false(const Json& value) {
   if (value.is_null()) return true;
   if (value.is_boolean()) return !value.get<bool>();
@@ -287,11 +281,11 @@ at::Tensor UNetDownBlock::forward(at::Tensor x, const at::Tensor& temb, const at
 }
 
 UNetUpBlock::UNetUpBlock(const UNet2DConditionOptions& o, size_t i, int64_t prev_output_channels) {
-  const size_t n = o.block_out_channels.size();
-  const auto channels = reversed(o.block_out_channels);
-  const int64_t out = channels[i];
-  const int64_t in = channels[std::min(i + 1, n - 1)];
-  const int64_t layers = reversed(o.layers_per_block)[i] + 1;
+  // Up block i mirrors down block r; its skips come from down block r - 1 (r = 0: the input conv).
+  const size_t r = o.block_out_channels.size() - 1 - i;
+  const int64_t out = o.block_out_channels[r];
+  const int64_t in = o.block_out_channels[r > 0 ? r - 1 : 0];
+  const int64_t layers = o.layers_per_block[r] + 1;
   const bool cross = o.up_block_types[i] == "CrossAttnUpBlock2D";
   auto resnet_list = register_module("resnets", std::make_shared<ModuleList>());
   std::shared_ptr<ModuleList> attention_list;
@@ -303,12 +297,11 @@ UNetUpBlock::UNetUpBlock(const UNet2DConditionOptions& o, size_t i, int64_t prev
         resnet_in + skip, out, o.time_embed_dim(), o.norm_num_groups, o.norm_eps, 1.0, o.act_fn)));
     if (cross) {
       attentions.push_back(attention_list->append(std::make_shared<Transformer2DModel>(
-          out, reversed(o.attention_heads)[i], reversed(o.cross_attention_dim)[i],
-          reversed(o.transformer_layers_per_block)[i], o.norm_num_groups,
-          o.use_linear_projection)));
+          out, o.attention_heads[r], o.cross_attention_dim[r], o.transformer_layers_per_block[r],
+          o.norm_num_groups, o.use_linear_projection)));
     }
   }
-  if (i + 1 < n) {
+  if (r > 0) {
     auto list = register_module("upsamplers", std::make_shared<ModuleList>());
     upsampler = list->append(std::make_shared<Upsample2D>(out));
   }
@@ -389,7 +382,7 @@ UNet2DConditionModel::UNet2DConditionModel(const UNet2DConditionOptions& options
   channels = o.block_out_channels.back();
   for (size_t i = 0; i < n; ++i) {
     up_blocks.push_back(up_list->append(std::make_shared<UNetUpBlock>(o, i, channels)));
-    channels = reversed(o.block_out_channels)[i];
+    channels = o.block_out_channels[n - 1 - i];
   }
   conv_norm_out = register_module(
       "conv_norm_out",

@@ -151,9 +151,8 @@ EvaluationTable evaluate(const EvaluationOptions& o) {
         }
         const auto dir = o.out / name / slug(prompt) / fmt::format("seed{}", seed);
         GenerateOptions g;
+        g.require_ground_truth = true;
         GenerateResult r = generate(config, dir, g);
-        SDS_CHECK(r.measured, "eval: config \"{}\" uses a prior without ground truth; sds eval "
-                  "scores runs on the exact prior", name);
         EvaluationRun run;
         run.config = name;
         run.prompt = prompt;

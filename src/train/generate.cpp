@@ -49,6 +49,9 @@ GenerateResult generate(const Json& config, const std::filesystem::path& run_dir
   // Only the exact prior has ground truth to measure against; with another prior the run
   // trains, exports and renders its turntable without scores.
   auto* prior = dynamic_cast<ExactPrior*>(e.prior.get());
+  SDS_CHECK(prior != nullptr || !options.require_ground_truth,
+            "generate: this run is to be scored, but its prior has no ground truth (only the "
+            "exact prior has)");
   write_file_atomic(run_dir / "config.json", e.config.dump(2) + "\n");
 
   std::optional<CameraBatch> held_out;

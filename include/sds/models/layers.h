@@ -113,7 +113,9 @@ class Activation {
   const std::string& name() const { return name_; }
 
  private:
+  enum class Kind { SiLU, GELU, GELUTanh, QuickGELU, ReLU };
   std::string name_;
+  Kind kind_;
 };
 
 /// torch.nn.Linear's default initialisation from `generator`: weight and bias

@@ -21,6 +21,8 @@ struct GenerateOptions {
   /// measured.
   std::function<void(const StepInfo&)> on_step;
   bool write_turntable = true;  ///< turntable/NNN.png (prediction | ground truth)
+  /// Fail before training when the prior has no ground truth to score against (`sds eval`).
+  bool require_ground_truth = false;
   /// Formats for Representation::export_file, written as export/<name>.<ext> after training
   /// ("ply" -> gaussians.ply, "obj" -> mesh.obj, "mesh_ply" -> mesh.ply). Checked before
   /// training starts: a format the representation lacks is an sds::Error.
