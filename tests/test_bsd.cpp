@@ -68,9 +68,12 @@ TEST_CASE("BSD personalises first, then follows w(t) (eps_cfg^personal - eps_phi
   for (int64_t i = 0; i < 3; ++i) {
     auto [grad, out] = step(i);
     CHECK((!grad.defined() || grad.abs().max().item<double>() == 0.0));
-    CHECK(out.metrics.at("personal_components").item<double>() == (i < 2 ? 2.0 : 4.0));
+    CHECK(out.metrics.at("cached_images").item<double>() == (i < 2 ? 2.0 : 4.0));
+    CHECK(out.metrics.count("personal_loss") == 0);  // the exact prior is fitted in closed form
   }
-  CHECK(g->personalised().personal_count(kSize, kSize) == 4);
+  auto& exact_personal = dynamic_cast<sds::ExactPrior&>(g->personalised());
+  CHECK(exact_personal.personal_count(kSize, kSize) == 4);
+  CHECK(g->parameter_groups().size() == 1);  // only eps_phi trains
   auto [grad, out] = step(3);
   CHECK(grad.abs().max().item<double>() > 0);
   CHECK(g->cached() == 4);  // no augmentation outside the personalisation steps
@@ -118,7 +121,20 @@ TEST_CASE("bad BSD input is an sds::Error", "[bsd][errors]") {
   CHECK_THROWS_WITH(bsd(R"({"type": "bsd", "cache_size": 0})"), Contains("cache_size"));
   CHECK_THROWS_WITH(sds::make<sds::Guidance>(sds::parse_json(R"({"type": "bsd"})", "test"),
                                              "guidance", sds::Guidance::BuildContext{nullptr, "a red mug"}),
-                    Contains("exact prior"));
+                    Contains("expected a prior"));
+  // A prior without a personalised copy: BSD names what is missing.
+  struct Plain : sds::Prior {
+    sds::NoiseSchedule schedule_ = sds::NoiseSchedule::scaled_linear();
+    const sds::NoiseSchedule& schedule() const override { return schedule_; }
+    at::Tensor predict_noise(const at::Tensor& x, const at::Tensor&,
+                             const sds::Conditioning&) override {
+      return at::zeros_like(x);
+    }
+  };
+  CHECK_THROWS_WITH(
+      sds::make<sds::Guidance>(sds::parse_json(R"({"type": "bsd"})", "test"), "guidance",
+                               sds::Guidance::BuildContext{std::make_shared<Plain>(), "a red mug"}),
+      Contains("Prior::make_personalised"));
   sds::ExactPriorOptions o;
   o.conditioning = "multiview";
   sds::ExactPrior multiview(sds::Scene::builtin(), o);

@@ -8,6 +8,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include "sds/core/error.h"
+#include "sds/core/io.h"
 #include "sds/core/registry.h"
 #include "sds/core/rng.h"
 #include "sds/diffusion/exact_prior.h"
@@ -184,6 +185,66 @@ TEST_CASE("the trainer renders magic123's reference view and fits it", "[magic12
     ref_rgb.push_back(info.metrics.at("ref_rgb"));
   });
   CHECK(ref_rgb.back() < 0.5 * ref_rgb.front());
+}
+
+TEST_CASE("magic123 takes its reference from a PNG file, composited over white",
+          "[magic123]") {
+  // The snowman's frontal view as a straight-alpha RGBA PNG: the colour under the coverage.
+  const sds::GroundTruthImages truth =
+      reference_prior()->ground_truth("a snowman", sds::CameraBatch({camera(0.0)}));
+  const at::Tensor alpha = truth.alpha[0];
+  const at::Tensor colour =
+      ((truth.rgb[0] - (1 - alpha)) / alpha.clamp_min(1e-3)).clamp(0, 1) * (alpha > 0);
+  const auto dir = sds::test::fresh_temp_dir("magic123_png");
+  sds::write_png(dir / "snowman.png", at::cat({colour, alpha}));
+  sds::Json config = sds::parse_json(kMagic123, "test");
+  config["depth_weight"] = 0.0;
+  config["reference"] = {{"image", (dir / "snowman.png").string()}};
+  auto guidance = magic123(config.dump());
+  auto& m = dynamic_cast<sds::Magic123&>(*guidance);
+  const sds::GroundTruthImages& ref = m.reference_images(kSize, kSize);
+  CHECK(!ref.depth.defined());
+  CHECK(sds::test::max_abs_diff(ref.alpha, truth.alpha) <= 0.5 / 255 + 1e-6);
+  CHECK(sds::test::max_abs_diff(ref.rgb, truth.rgb) < 2.5 / 255);
+  // Another render size resizes the file's image.
+  CHECK(m.reference_images(kSize / 2, kSize / 2).rgb.sizes() ==
+        at::IntArrayRef({1, 3, kSize / 2, kSize / 2}));
+  sds::GuidanceOutput out =
+      m.reference_loss(truth.rgb, truth.alpha, {}, 0, 1);  // no depth term, no depth needed
+  CHECK(out.loss.item<double>() < 1e-5);
+  CHECK(out.metrics.count("ref_depth") == 0);
+
+  config["depth_weight"] = 0.01;
+  CHECK_THROWS_WITH(magic123(config.dump()), Contains("depth_weight must be 0"));
+  config["depth_weight"] = 0.0;
+  config["reference"] = {{"image", (dir / "missing.png").string()}};
+  CHECK_THROWS_WITH(magic123(config.dump()), Contains("missing.png"));
+}
+
+TEST_CASE("magic123 names what a 3D prior lacks", "[magic123][errors]") {
+  // A text prior cannot take the reference view.
+  CHECK_THROWS_WITH(magic123(R"({"type": "magic123",
+                                 "prior_3d": {"type": "exact", "conditioning": "text"}})"),
+                    Contains("Prior::conditions_on_reference"));
+  // A reference-image prior that does not know the prompt's views needs a reference image.
+  struct Blind : sds::Prior {
+    sds::NoiseSchedule schedule_ = sds::NoiseSchedule::scaled_linear();
+    const sds::NoiseSchedule& schedule() const override { return schedule_; }
+    at::Tensor predict_noise(const at::Tensor& x, const at::Tensor&,
+                             const sds::Conditioning&) override {
+      return at::zeros_like(x);
+    }
+    bool conditions_on_reference() const override { return true; }
+  };
+  auto objective = [](std::shared_ptr<sds::Prior> prior) {
+    auto g = sds::make<sds::Guidance>(sds::parse_json(R"({"type": "sds"})", "test"), "guidance",
+                                      sds::Guidance::BuildContext{std::move(prior), "a snowman"});
+    return std::shared_ptr<sds::DistillationGuidance>(
+        dynamic_cast<sds::DistillationGuidance*>(g.release()));
+  };
+  sds::Magic123 m(objective(sds::test::builtin_exact_prior("text")),
+                  objective(std::make_shared<Blind>()), sds::Magic123Options{});
+  CHECK_THROWS_WITH(m.reference_images(kSize, kSize), Contains("Prior::known_views"));
 }
 
 TEST_CASE("bad reference and magic123 input is an sds::Error", "[magic123][errors]") {

@@ -255,23 +255,49 @@ TEST_CASE("LoRA at zero initialisation leaves the UNet unchanged and gets gradie
   // Transformer blocks: down 0 (1 resnet), mid (1), up 1 (layers_per_block + 1 = 2); each has
   // two attentions of 4 projections.
   REQUIRE(layers.size() == (1 + 1 + 2) * 2 * 4);
-  for (const auto& [name, layer] : layers) layer->add_lora(4, 4.0, gen);
+  for (const auto& [name, layer] : layers) layer->add_lora("one", 4, 4.0, gen);
   const at::Tensor after = unet->forward(x, t, context);
   CHECK(at::equal(after.detach(), before));
   after.square().sum().backward();
   const auto& probe = layers.front().second;
-  REQUIRE(probe->lora_B->weight.grad().defined());
-  CHECK(probe->lora_B->weight.grad().abs().max().item<double>() > 0);
-  CHECK(probe->lora_A->weight.grad().abs().max().item<double>() == 0);  // B = 0 blocks it
+  sds::models::LoraAdapter& one = probe->lora("one");
+  REQUIRE(one.B->weight.grad().defined());
+  CHECK(one.B->weight.grad().abs().max().item<double>() > 0);
+  CHECK(one.A->weight.grad().abs().max().item<double>() == 0);  // B = 0 blocks it
   bool named = false;
   for (const auto& item : unet->named_parameters()) {
-    named |= item.key() == "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight";
+    named |= item.key() == "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_A.one.weight";
   }
-  CHECK(named);  // peft's saved key names
-  probe->lora_B->weight.data().fill_(0.01);
-  probe->lora_multiplier = 0.0;
-  {
-    torch::NoGradGuard no_grad;
-    CHECK(at::equal(unet->forward(x, t, context), before));  // scale 0 disables the adapter
-  }
+  CHECK(named);  // peft's module names
+  one.B->weight.data().fill_(0.01);
+  torch::NoGradGuard no_grad;
+  const at::Tensor with_one = unet->forward(x, t, context);
+  CHECK(!at::equal(with_one, before));
+  one.multiplier = 0.0;
+  CHECK(at::equal(unet->forward(x, t, context), before));  // scale 0 disables the adapter
+  one.multiplier = 1.0;
+
+  // A second adapter on the same layer adds its own term; each can be switched off alone.
+  sds::models::LoraAdapter& two = probe->add_lora("two", 2, 2.0, gen);
+  CHECK(probe->adapters().size() == 2);
+  CHECK(at::equal(unet->forward(x, t, context), with_one));  // zero-initialised
+  two.B->weight.data().fill_(-0.02);
+  one.enabled = false;
+  const at::Tensor with_two = unet->forward(x, t, context);
+  CHECK(!at::equal(with_two, before));
+  CHECK(!at::equal(with_two, with_one));
+  two.enabled = false;
+  CHECK(at::equal(unet->forward(x, t, context), before));
+  one.enabled = true;
+  CHECK(at::equal(unet->forward(x, t, context), with_one));
+  // On one layer alone: y = x W^T + b + s_1 B_1 A_1 x + s_2 B_2 A_2 x.
+  two.enabled = true;
+  const at::Tensor in = at::randn({3, probe->in_features()}, gen);
+  const at::Tensor expected = at::linear(in, probe->weight, probe->bias) +
+                              one.scaling * at::linear(at::linear(in, one.A->weight), one.B->weight) +
+                              two.scaling * at::linear(at::linear(in, two.A->weight), two.B->weight);
+  CHECK(sds::test::max_abs_diff(probe->forward(in), expected) < 1e-5);
+  CHECK(two.scaling == 1.0);
+  CHECK_THROWS_WITH(probe->add_lora("two", 2, 2.0, gen), Contains("already has an adapter"));
+  CHECK_THROWS_WITH(probe->lora("three"), Contains("no adapter \"three\""));
 }

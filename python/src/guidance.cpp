@@ -121,7 +121,8 @@ void bind_guidance(py::module_& m) {
       .def_static("ddim_step", &Ism::ddim_step, py::arg("schedule"), py::arg("x"), py::arg("eps"),
                   py::arg("from_t"), py::arg("to_t"), DOC_Ism_ddim_step);
   py::classh<Vsd, DistillationGuidance>(m, "Vsd", DOC_Vsd);
-  py::classh<Bsd, Vsd>(m, "Bsd", DOC_Bsd);
+  py::classh<Bsd, Vsd>(m, "Bsd", DOC_Bsd)
+      .def("cached_images", &Bsd::cached_images, DOC_Bsd_cached_images);
   py::classh<Magic123, Guidance>(m, "Magic123", DOC_Magic123);
 
   m.def(

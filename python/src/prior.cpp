@@ -58,6 +58,18 @@ class SharedPrior : public Prior {
     return prior_->predict_noise(x_t, t, conditioning);
   }
   std::vector<at::Tensor> trainable_parameters() override { return prior_->trainable_parameters(); }
+  std::shared_ptr<Prior> make_particle_model(const ParticlePriorOptions& options) override {
+    return prior_->make_particle_model(options);
+  }
+  std::shared_ptr<PersonalisablePrior> make_personalised(
+      const PersonalisationOptions& options) override {
+    return prior_->make_personalised(options);
+  }
+  bool conditions_on_reference() const override { return prior_->conditions_on_reference(); }
+  std::optional<GroundTruthImages> known_views(const std::string& prompt,
+                                               const CameraBatch& cameras) const override {
+    return prior_->known_views(prompt, cameras);
+  }
 
  private:
   std::shared_ptr<Prior> prior_;
@@ -116,13 +128,16 @@ void bind_prior(py::module_& m) {
       .def("prompt", &Conditioning::prompt, py::arg("b"), DOC_Conditioning_prompt)
       .def("unconditional", &Conditioning::unconditional, DOC_Conditioning_unconditional);
 
-  py::classh<Prior, PyPrior>(
+  py::classh<Prior, PyPrior> prior(
       m, "Prior",
       (std::string(DOC_Prior) + "\n\nSubclass it in Python and implement predict_noise (and "
                                 "optionally schedule, read once, encode, decode and "
                                 "trainable_parameters); every C++ objective then calls it.")
-          .c_str())
-      .def(py::init<>())
+          .c_str());
+  // Registered before the methods that return it, so that their signatures name it.
+  py::classh<PersonalisablePrior, Prior> personalisable(m, "PersonalisablePrior",
+                                                        DOC_PersonalisablePrior);
+  prior.def(py::init<>())
       .def("schedule", &Prior::schedule, py::return_value_policy::reference_internal,
            DOC_Prior_schedule)
       .def("encode", &Prior::encode, py::arg("rgb"), DOC_Prior_encode)
@@ -130,9 +145,27 @@ void bind_prior(py::module_& m) {
       .def("predict_noise", &Prior::predict_noise, py::arg("x_t"), py::arg("t"),
            py::arg("conditioning"), py::call_guard<py::gil_scoped_release>(),
            DOC_Prior_predict_noise)
-      .def("trainable_parameters", &Prior::trainable_parameters, DOC_Prior_trainable_parameters);
+      .def("trainable_parameters", &Prior::trainable_parameters, DOC_Prior_trainable_parameters)
+      .def(
+          "make_personalised",
+          [](Prior& self, int64_t lora_rank, double lora_alpha, uint64_t seed) {
+            PersonalisationOptions o;
+            o.lora_rank = lora_rank;
+            o.lora_alpha = lora_alpha;
+            o.seed = seed;
+            return self.make_personalised(o);
+          },
+          py::arg("lora_rank") = 4, py::arg("lora_alpha") = 4.0, py::arg("seed") = 0,
+          DOC_Prior_make_personalised)
+      .def("conditions_on_reference", &Prior::conditions_on_reference,
+           DOC_Prior_conditions_on_reference);
 
-  py::classh<ExactPrior, Prior>(m, "ExactPrior", DOC_ExactPrior)
+  personalisable.def("set_images", &PersonalisablePrior::set_images, py::arg("rgb"),
+                     py::arg("cameras"), py::arg("prompt"),
+                     py::call_guard<py::gil_scoped_release>(),
+                     DOC_PersonalisablePrior_set_images);
+
+  py::classh<ExactPrior, PersonalisablePrior>(m, "ExactPrior", DOC_ExactPrior)
       .def(py::init([](const py::object& config, const py::kwargs& kwargs) {
              return make_as<ExactPrior, Prior>(part_config(config, kwargs, "prior", "exact"),
                                                "prior");

@@ -181,3 +181,108 @@ def test_vsd_trains_lora_and_a_camera_embedding_on_stable_diffusion(fresh_prior)
     assert "particle_loss" in out.logged_metrics()
     assert params[-1].grad is not None and params[-1].grad.abs().max() > 0  # camera MLP
     assert params[1].grad is not None and params[1].grad.abs().max() > 0  # a LoRA B
+
+
+def test_the_personalised_prior_has_its_own_adapters(fresh_prior):
+    prior = fresh_prior
+    g = torch.Generator().manual_seed(4)
+    x_t = torch.randn(2, 4, 16, 16, generator=g)
+    t = torch.tensor([600, 90])
+    cond = sds.Conditioning(["a corgi"])
+    base = prior.predict_noise(x_t, t, cond)
+    personal = prior.make_personalised(lora_rank=2, seed=1)
+    particle = prior.make_particle_model(camera_condition=False)
+    assert isinstance(personal, sds.PersonalisablePrior)
+    assert torch.equal(personal.predict_noise(x_t, t, cond), base)  # zero-initialised
+    mine, theirs = personal.trainable_parameters(), particle.trainable_parameters()
+    assert len(mine) == len(theirs) == 4 * 2 * 4 * 2
+    assert tuple(mine[0].shape) == (2, 32) and tuple(theirs[0].shape) == (4, 32)
+    with torch.no_grad():
+        for p in mine:
+            p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    fitted = personal.predict_noise(x_t, t, cond)
+    assert not torch.allclose(fitted, base)
+    # Each pass sees only its own adapters, so one UNet serves all three.
+    assert torch.equal(prior.predict_noise(x_t, t, cond), base)
+    assert torch.equal(particle.predict_noise(x_t, t, cond), base)
+    with torch.no_grad():
+        for p in theirs:
+            p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    assert torch.equal(personal.predict_noise(x_t, t, cond), fitted)
+    with pytest.raises(sds.Error, match="already has a personalised copy"):
+        prior.make_personalised()
+
+
+def bsd_on(prior, **options):
+    config = {"type": "bsd", "cycle_steps": 1000, "pretrain_steps": 200, "augment_every": 1000,
+              "cache_size": 4, "augment_t": 300, "augment_steps": 2, "personal_lr": 1e-3,
+              "particle": {"lora_rank": 2, "camera_condition": False}}
+    config.update(options)
+    return sds.make_guidance(config, prior=prior, prompt="a corgi")
+
+
+def test_bsd_trains_dreambooth_lora_then_distils_on_stable_diffusion(fresh_prior):
+    guidance = bsd_on(fresh_prior, cycle_steps=4, pretrain_steps=2)
+    groups = {grp.name: grp for grp in guidance.parameter_groups()}
+    assert set(groups) == {"particle", "personal"}
+    assert groups["personal"].lr == 1e-3
+    personal, particle = groups["personal"].parameters, groups["particle"].parameters
+    sampler = sds.OrbitSampler(height=32, width=32, batch_size=2)
+    g = torch.Generator().manual_seed(0)
+    for step in range(4):
+        cams = sampler.sample(step, generator=g)
+        rgb = torch.rand(2, 3, 32, 32, generator=g).requires_grad_()
+        for p in personal + particle:
+            p.grad = None
+        out = guidance(rgb, cams, step=step, total_steps=8, generator=g)
+        out.loss.backward()
+        metrics = out.logged_metrics()
+        assert metrics["cached_images"] == 2  # one augmentation of the first batch
+        if step < 2:  # personalisation: DreamBooth on the cache, the 3D model waits
+            assert "personal_loss" in metrics
+            assert rgb.grad is None or rgb.grad.abs().max() == 0
+            assert personal[1].grad is not None and personal[1].grad.abs().max() > 0
+            assert all(p.grad is None for p in particle)
+        else:  # BSD: the render gets the gradient, eps_phi trains, the personal prior rests
+            assert "personal_loss" not in metrics and "particle_loss" in metrics
+            assert torch.isfinite(rgb.grad).all() and rgb.grad.abs().max() > 0
+            assert particle[1].grad is not None and particle[1].grad.abs().max() > 0
+            assert all(p.grad is None for p in personal)
+    assert tuple(guidance.cached_images().shape) == (2, 3, 32, 32)
+
+
+def test_bsd_dreambooth_fits_the_cached_renders(fresh_prior):
+    """The personalised prior's denoising error on the cached images falls below the frozen
+    prior's: the DreamBooth steps fit what they are given."""
+    prior = fresh_prior
+    guidance = bsd_on(prior, personal_prompt_dropout=0.0)
+    sampler = sds.OrbitSampler(height=32, width=32, batch_size=2)
+    g = torch.Generator().manual_seed(1)
+    cams = sampler.sample(0, generator=g)
+    rgb = torch.rand(2, 3, 32, 32, generator=g)
+    guidance(rgb, cams, step=0, total_steps=100, generator=g)  # fills the cache
+    personal = guidance.prior
+    images = guidance.cached_images()
+    with torch.no_grad():
+        z = personal.encode(images).repeat(4, 1, 1, 1)
+    t = torch.tensor([50, 250, 500, 750]).repeat_interleave(2)
+    noise = torch.randn(z.shape, generator=torch.Generator().manual_seed(9))
+    z_t = personal.schedule().add_noise(z, noise, t)
+    cond = sds.Conditioning(["a corgi"])
+
+    def error(p):
+        with torch.no_grad():
+            return (p.predict_noise(z_t, t, cond) - noise).square().mean().item()
+
+    before = error(prior)
+    assert error(personal) == before
+    params = {grp.name: grp for grp in guidance.parameter_groups()}["personal"].parameters
+    optimiser = torch.optim.Adam(params, lr=1e-2)
+    for step in range(1, 61):
+        optimiser.zero_grad()
+        guidance(rgb, cams, step=step, total_steps=100, generator=g).loss.backward()
+        optimiser.step()
+    after = error(personal)
+    print(f"denoising MSE on the cache: frozen {before:.4f}, personalised {after:.4f}")
+    assert after < 0.8 * before
+    assert error(prior) == before  # the frozen prior is untouched

@@ -193,6 +193,11 @@ void ExactPriorMath::keep_grid_only(ExactPriorComponents& comps) {
   comps.concept_index.resize(base);
 }
 
+std::shared_ptr<PersonalisablePrior> ExactPrior::make_personalised(
+    const PersonalisationOptions&) {
+  return std::make_shared<ExactPrior>(scene_, options_);
+}
+
 void ExactPrior::clear_personal_components() {
   std::lock_guard<std::mutex> lock(cache_mutex_);
   for (auto& [size, comps] : cache_) ExactPriorMath::keep_grid_only(comps);

@@ -15,6 +15,15 @@ const std::string& Conditioning::prompt(int64_t b) const {
 
 std::shared_ptr<Prior> Prior::make_particle_model(const ParticlePriorOptions&) { return nullptr; }
 
+std::shared_ptr<PersonalisablePrior> Prior::make_personalised(const PersonalisationOptions&) {
+  return nullptr;
+}
+
+std::optional<GroundTruthImages> Prior::known_views(const std::string&,
+                                                    const CameraBatch&) const {
+  return std::nullopt;
+}
+
 Conditioning Conditioning::unconditional() const {
   Conditioning out = *this;
   for (auto& p : out.prompts) p.clear();

@@ -1,6 +1,7 @@
 #include "sds/diffusion/stable_diffusion.h"
 
 #include <ATen/ops/upsample_bilinear2d.h>
+#include <fmt/format.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <cmath>
@@ -62,27 +63,37 @@ NoiseSchedule schedule_from_config(const Json& config, const std::string& where)
   return NoiseSchedule::from_betas(at::linspace(beta_start, beta_end, steps, at::kDouble));
 }
 
-// Turns LoRA adapters off for one call of the frozen prior and restores them after it.
-class AdaptersOff {
+// Enables one named adapter set (none for "") on the given layers for one call and restores
+// every adapter's state after it: one UNet serves the frozen prior, VSD's particle model and
+// BSD's personalised prior.
+class ActiveAdapter {
  public:
-  explicit AdaptersOff(const std::vector<std::shared_ptr<models::Linear>>& layers)
+  ActiveAdapter(const std::vector<std::shared_ptr<models::Linear>>& layers,
+                const std::string& name)
       : layers_(layers) {
-    saved_.reserve(layers_.size());
-    for (const auto& l : layers_) {
-      saved_.push_back(l->lora_multiplier);
-      l->lora_multiplier = 0.0;
+    for (const auto& layer : layers_) {
+      for (auto& adapter : layer->adapters()) {
+        saved_.push_back(adapter.enabled);
+        adapter.enabled = adapter.name == name;
+      }
     }
   }
-  ~AdaptersOff() {
-    for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->lora_multiplier = saved_[i];
+  ~ActiveAdapter() {
+    size_t k = 0;
+    for (const auto& layer : layers_) {
+      for (auto& adapter : layer->adapters()) adapter.enabled = saved_[k++];
+    }
   }
-  AdaptersOff(const AdaptersOff&) = delete;
-  AdaptersOff& operator=(const AdaptersOff&) = delete;
+  ActiveAdapter(const ActiveAdapter&) = delete;
+  ActiveAdapter& operator=(const ActiveAdapter&) = delete;
 
  private:
   const std::vector<std::shared_ptr<models::Linear>>& layers_;
-  std::vector<double> saved_;
+  std::vector<bool> saved_;
 };
+
+constexpr const char* kParticleAdapter = "particle";
+constexpr const char* kPersonalAdapter = "personal";
 
 }  // namespace
 
@@ -100,7 +111,7 @@ struct StableDiffusionPrior::Core {
   std::shared_ptr<models::AutoencoderKL> vae;
   std::shared_ptr<models::CLIPTextModel> text_encoder;
   std::shared_ptr<models::CLIPTokenizer> tokenizer;
-  std::vector<std::shared_ptr<models::Linear>> lora_layers;
+  std::vector<std::shared_ptr<models::Linear>> lora_layers;  // the layers that carry adapters
   std::mutex embeddings_mutex;
   std::map<std::string, at::Tensor> embeddings;
 
@@ -160,6 +171,43 @@ struct StableDiffusionPrior::Core {
     return ((vae->decode(z.to(vae_dtype)) + 1.0) / 2.0).clamp(0, 1).to(at::kFloat);
   }
 
+  void check_inputs(const at::Tensor& x_t, const at::Tensor& t, const Conditioning& conditioning,
+                    const char* what) const {
+    check_shape(x_t, fmt::format("{} x_t", what), {-1, unet->options().in_channels, -1, -1},
+                "[B, 4, h, w]");
+    check_device(x_t, fmt::format("{} x_t", what), device);
+    check_shape(t, fmt::format("{} t", what), {x_t.size(0)}, "[B]");
+    SDS_CHECK(!conditioning.reference,
+              "stable_diffusion prior: a reference view was given, but this text-to-image prior "
+              "cannot condition on one (use a reference-image prior)");
+  }
+
+  // Adds the adapter set `name` to every attention projection of the UNet.
+  void add_adapters(const std::string& name, int64_t rank, double alpha,
+                    at::Generator& generator) {
+    const auto layers = models::find_linear_layers(*unet, {"to_q", "to_k", "to_v", "to_out.0"});
+    SDS_CHECK(!layers.empty(), "stable_diffusion prior: the UNet has no attention projections");
+    const bool first = lora_layers.empty();
+    for (const auto& [layer_name, layer] : layers) {
+      layer->add_lora(name, rank, alpha, generator);
+      if (first) lora_layers.push_back(layer);
+    }
+  }
+
+  bool has_adapters(const std::string& name) const {
+    return !lora_layers.empty() && lora_layers.front()->has_lora(name);
+  }
+
+  std::vector<at::Tensor> adapter_parameters(const std::string& name) const {
+    std::vector<at::Tensor> out;
+    for (const auto& layer : lora_layers) {
+      const models::LoraAdapter& a = layer->lora(name);
+      out.push_back(a.A->weight);
+      out.push_back(a.B->weight);
+    }
+    return out;
+  }
+
   // epsilon in x_t's dtype from the UNet's raw output (epsilon, or v).
   at::Tensor epsilon(const at::Tensor& x_t, const at::Tensor& t, const at::Tensor& context,
                      const at::Tensor& added = {}) const {
@@ -189,19 +237,16 @@ class StableDiffusionParticle : public Prior {
   at::Tensor predict_noise(const at::Tensor& x_t, const at::Tensor& t,
                            const Conditioning& conditioning) override {
     const int64_t batch = x_t.size(0);
-    check_shape(t, "stable_diffusion particle t", {batch}, "[B]");
+    core_->check_inputs(x_t, t, conditioning, "stable_diffusion particle predict_noise");
     const at::Tensor context = core_->prompts_embeddings(conditioning, batch);
     at::Tensor added;
     if (camera_) added = camera_->forward(camera_condition(conditioning, batch, core_->device));
+    ActiveAdapter particle(core_->lora_layers, kParticleAdapter);
     return core_->epsilon(x_t, t, context, added);
   }
 
   std::vector<at::Tensor> trainable_parameters() override {
-    std::vector<at::Tensor> out;
-    for (const auto& layer : core_->lora_layers) {
-      out.push_back(layer->lora_A->weight);
-      out.push_back(layer->lora_B->weight);
-    }
+    std::vector<at::Tensor> out = core_->adapter_parameters(kParticleAdapter);
     if (camera_) {
       for (const auto& p : camera_->parameters()) out.push_back(p);
     }
@@ -211,6 +256,41 @@ class StableDiffusionParticle : public Prior {
  private:
   std::shared_ptr<StableDiffusionPrior::Core> core_;
   std::shared_ptr<models::TimestepEmbedding> camera_;
+};
+
+// BSD's personalised prior on a Stable Diffusion prior: its UNet with the "personal" adapters
+// on (DreamBooth-LoRA), differentiable w.r.t. them; fitted by its caller.
+class StableDiffusionPersonal : public PersonalisablePrior {
+ public:
+  explicit StableDiffusionPersonal(std::shared_ptr<StableDiffusionPrior::Core> core)
+      : core_(std::move(core)) {}
+
+  const NoiseSchedule& schedule() const override { return *core_->schedule; }
+  at::Tensor encode(const at::Tensor& rgb) const override { return core_->encode(rgb); }
+  at::Tensor decode(const at::Tensor& x) const override { return core_->decode(x); }
+
+  at::Tensor predict_noise(const at::Tensor& x_t, const at::Tensor& t,
+                           const Conditioning& conditioning) override {
+    core_->check_inputs(x_t, t, conditioning, "stable_diffusion personalised predict_noise");
+    const at::Tensor context = core_->prompts_embeddings(conditioning, x_t.size(0));
+    ActiveAdapter personal(core_->lora_layers, kPersonalAdapter);
+    return core_->epsilon(x_t, t, context);
+  }
+
+  std::vector<at::Tensor> trainable_parameters() override {
+    return core_->adapter_parameters(kPersonalAdapter);
+  }
+
+  void set_images(const at::Tensor& rgb, const CameraBatch& cameras,
+                  const std::string&) override {
+    check_shape(rgb, "stable_diffusion personalised images", {-1, 3, -1, -1}, "[N, 3, H, W]");
+    SDS_CHECK(cameras.size() == rgb.size(0),
+              "stable_diffusion personalised prior: expected one camera per image ({}), got {}",
+              rgb.size(0), cameras.size());
+  }
+
+ private:
+  std::shared_ptr<StableDiffusionPrior::Core> core_;
 };
 
 }  // namespace
@@ -326,31 +406,21 @@ at::Tensor StableDiffusionPrior::text_embeddings(const std::vector<std::string>&
 at::Tensor StableDiffusionPrior::predict_noise(const at::Tensor& x_t, const at::Tensor& t,
                                                const Conditioning& conditioning) {
   Core& c = *core_;
-  check_shape(x_t, "stable_diffusion predict_noise: x_t",
-              {-1, c.unet->options().in_channels, -1, -1}, "[B, 4, h, w]");
-  check_device(x_t, "stable_diffusion predict_noise: x_t", c.device);
-  check_shape(t, "stable_diffusion predict_noise: t", {x_t.size(0)}, "[B]");
-  SDS_CHECK(!conditioning.reference,
-            "stable_diffusion prior: a reference view was given, but this text-to-image prior "
-            "cannot condition on one (use a reference-image prior)");
+  c.check_inputs(x_t, t, conditioning, "stable_diffusion predict_noise:");
   const at::Tensor context = c.prompts_embeddings(conditioning, x_t.size(0));
   torch::NoGradGuard no_grad;
-  AdaptersOff frozen(c.lora_layers);
+  ActiveAdapter frozen(c.lora_layers, "");
   return c.epsilon(x_t, t, context);
 }
 
 std::shared_ptr<Prior> StableDiffusionPrior::make_particle_model(
     const ParticlePriorOptions& options) {
   Core& c = *core_;
-  SDS_CHECK(c.lora_layers.empty(), "stable_diffusion prior: it already has a particle model (its "
-            "UNet carries one set of LoRA adapters)");
+  SDS_CHECK(!c.has_adapters(kParticleAdapter),
+            "stable_diffusion prior: it already has a particle model (its UNet carries one set "
+            "of particle adapters)");
   at::Generator generator = make_generator(options.seed, at::kCPU);
-  const auto layers = models::find_linear_layers(*c.unet, {"to_q", "to_k", "to_v", "to_out.0"});
-  SDS_CHECK(!layers.empty(), "stable_diffusion prior: the UNet has no attention projections");
-  for (const auto& [name, layer] : layers) {
-    layer->add_lora(options.lora_rank, options.lora_alpha, generator);
-    c.lora_layers.push_back(layer);
-  }
+  c.add_adapters(kParticleAdapter, options.lora_rank, options.lora_alpha, generator);
   std::shared_ptr<models::TimestepEmbedding> camera;
   if (options.camera_condition) {
     camera = std::make_shared<models::TimestepEmbedding>(16, c.unet->options().time_embed_dim());
@@ -359,6 +429,17 @@ std::shared_ptr<Prior> StableDiffusionPrior::make_particle_model(
     camera->to(c.device, at::kFloat);
   }
   return std::make_shared<StableDiffusionParticle>(core_, std::move(camera));
+}
+
+std::shared_ptr<PersonalisablePrior> StableDiffusionPrior::make_personalised(
+    const PersonalisationOptions& options) {
+  Core& c = *core_;
+  SDS_CHECK(!c.has_adapters(kPersonalAdapter),
+            "stable_diffusion prior: it already has a personalised copy (its UNet carries one set "
+            "of personal adapters)");
+  at::Generator generator = make_generator(options.seed, at::kCPU);
+  c.add_adapters(kPersonalAdapter, options.lora_rank, options.lora_alpha, generator);
+  return std::make_shared<StableDiffusionPersonal>(core_);
 }
 
 }  // namespace sds

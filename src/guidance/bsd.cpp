@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "sds/core/error.h"
 #include "sds/core/rng.h"
 
@@ -11,21 +13,25 @@ namespace sds {
 
 namespace {
 
-std::shared_ptr<ExactPrior> personal_copy(const std::shared_ptr<ExactPrior>& base) {
-  SDS_CHECK(base != nullptr, "bsd guidance: expected the exact prior, got another prior (the "
-            "personalised prior is built by adding components to it)");
-  return std::make_shared<ExactPrior>(base->scene(), base->options());
+std::shared_ptr<PersonalisablePrior> personal_copy(const std::shared_ptr<Prior>& base,
+                                                   const PersonalisationOptions& options) {
+  SDS_CHECK(base != nullptr, "bsd guidance: expected a prior, got none");
+  std::shared_ptr<PersonalisablePrior> personal = base->make_personalised(options);
+  SDS_CHECK(personal != nullptr,
+            "bsd guidance: the prior offers no personalised copy (Prior::make_personalised); BSD "
+            "fits one to augmented renders (the exact and stable_diffusion priors offer one)");
+  return personal;
 }
 
 }  // namespace
 
-Bsd::Bsd(std::shared_ptr<ExactPrior> prior, std::string prompt, BsdOptions options,
-         VsdOptions vsd, std::shared_ptr<TimestepSchedule> timesteps,
-         std::shared_ptr<Weighting> weighting, DistillationOptions common)
-    : Vsd(personal_copy(prior), std::move(prompt), std::move(vsd), std::move(timesteps),
-          std::move(weighting), std::move(common), prior),
+Bsd::Bsd(std::shared_ptr<Prior> prior, std::string prompt, BsdOptions options, VsdOptions vsd,
+         std::shared_ptr<TimestepSchedule> timesteps, std::shared_ptr<Weighting> weighting,
+         DistillationOptions common)
+    : Vsd(personal_copy(prior, options.personal), std::move(prompt), std::move(vsd),
+          std::move(timesteps), std::move(weighting), std::move(common), prior),
       base_(std::move(prior)), bsd_(std::move(options)) {
-  personal_ = std::static_pointer_cast<ExactPrior>(prior_);
+  personal_ = std::static_pointer_cast<PersonalisablePrior>(prior_);
   const auto& o = bsd_;
   SDS_CHECK(o.cycle_steps >= 1 && o.pretrain_steps >= 0 && o.pretrain_steps < o.cycle_steps,
             "bsd guidance: expected cycle_steps >= 1 and 0 <= pretrain_steps < cycle_steps, got "
@@ -40,6 +46,13 @@ Bsd::Bsd(std::shared_ptr<ExactPrior> prior, std::string prompt, BsdOptions optio
             o.augment_t.max());
   SDS_CHECK(o.augment_guidance_scale >= 0,
             "bsd guidance: expected augment_guidance_scale >= 0, got {}", o.augment_guidance_scale);
+  SDS_CHECK(std::isfinite(o.personal_loss_weight) && o.personal_loss_weight >= 0 &&
+                std::isfinite(o.personal_lr) && o.personal_lr > 0,
+            "bsd guidance: expected personal_loss_weight >= 0 and personal_lr > 0, got {} and {}",
+            o.personal_loss_weight, o.personal_lr);
+  SDS_CHECK(o.personal_prompt_dropout >= 0 && o.personal_prompt_dropout <= 1,
+            "bsd guidance: expected personal_prompt_dropout in [0, 1], got {}",
+            o.personal_prompt_dropout);
 }
 
 std::unique_ptr<Guidance> Bsd::from_config(ConfigReader& c, const BuildContext& context) {
@@ -51,6 +64,16 @@ std::unique_ptr<Guidance> Bsd::from_config(ConfigReader& c, const BuildContext& 
   o.augment_t = read_schedule(c, "augment_t", o.augment_t);
   o.augment_steps = c.get("augment_steps", o.augment_steps);
   o.augment_guidance_scale = c.get("augment_guidance_scale", o.augment_guidance_scale);
+  o.personal_loss_weight = c.get("personal_loss_weight", o.personal_loss_weight);
+  o.personal_lr = c.get("personal_lr", o.personal_lr);
+  o.personal_prompt_dropout = c.get("personal_prompt_dropout", o.personal_prompt_dropout);
+  if (c.has("personal")) {
+    ConfigReader p(c.raw("personal"), c.where() + ".personal");
+    o.personal.lora_rank = p.get("lora_rank", o.personal.lora_rank);
+    o.personal.lora_alpha = p.get("lora_alpha", o.personal.lora_alpha);
+    o.personal.seed = p.get("seed", o.personal.seed);
+    p.finish();
+  }
   VsdOptions vsd;
   vsd.guidance_scale = 2.0;
   vsd = read_options(c, vsd);
@@ -58,8 +81,7 @@ std::unique_ptr<Guidance> Bsd::from_config(ConfigReader& c, const BuildContext& 
   // DreamCraft3D: min_step_percent 0.05, max_step_percent [0, 0.5, 0.2, 5000].
   const Json timesteps = {{"type", "annealed"}, {"min_step", 50}, {"max_step", Json::array({500, 200})}};
   auto common = read_common(c, timesteps, "sds");
-  return std::make_unique<Bsd>(std::dynamic_pointer_cast<ExactPrior>(context.prior),
-                               context.prompt, o, vsd, std::move(common.timesteps),
+  return std::make_unique<Bsd>(context.prior, context.prompt, o, vsd, std::move(common.timesteps),
                                std::move(common.weighting), common.options);
 }
 
@@ -101,7 +123,65 @@ void Bsd::personalise(const at::Tensor& rgb, const CameraBatch& cameras) {
     images.push_back(image);
     cams.push_back(cam);
   }
-  personal_->set_personal_components(at::stack(images), CameraBatch(cams), prompt_);
+  personal_->set_images(at::stack(images), CameraBatch(cams), prompt_);
+}
+
+at::Tensor Bsd::personal_loss(int64_t batch, at::Generator& generator,
+                              at::Generator& device_generator) {
+  if (personal_->trainable_parameters().empty() || bsd_.personal_loss_weight == 0) return {};
+  SDS_CHECK(!cache_.empty(), "bsd guidance: the personal loss needs cached images, got none");
+  // DreamCraft3D: a random cached image per sample, re-encoded; its view-dependent prompt,
+  // dropped with probability p so that the personalised prior keeps its unconditional branch.
+  const at::Tensor pick = at::randint(0, static_cast<int64_t>(cache_.size()), {batch}, generator,
+                                      at::kLong);
+  const at::Tensor drop = at::rand({batch}, generator, at::kDouble) < bsd_.personal_prompt_dropout;
+  const auto* picked = pick.data_ptr<int64_t>();
+  const auto* dropped = drop.data_ptr<bool>();
+  std::vector<at::Tensor> images;
+  std::vector<Camera> cams;
+  for (int64_t i = 0; i < batch; ++i) {
+    images.push_back(cache_[picked[i]].first);
+    cams.push_back(cache_[picked[i]].second);
+  }
+  const CameraBatch cameras(cams);
+  Conditioning cond = conditioning(cameras);
+  if (cond.prompts.size() == 1) cond.prompts.resize(batch, cond.prompts.front());
+  for (int64_t i = 0; i < batch; ++i) {
+    if (dropped[i]) cond.prompts[i].clear();
+  }
+  at::Tensor z;
+  {
+    at::NoGradGuard no_grad;
+    z = personal_->encode(at::stack(images));
+  }
+  const at::Tensor t =
+      at::randint(0, personal_->schedule().num_steps(), {batch}, generator, at::kLong);
+  const at::Tensor noise = draw_normal(z.sizes(), device_generator, z);
+  const at::Tensor z_t = personal_->schedule().add_noise(z, noise, t);
+  return (personal_->predict_noise(z_t, t, cond) - noise).pow(2).mean();
+}
+
+at::Tensor Bsd::cached_images() const {
+  if (cache_.empty()) return {};
+  std::vector<at::Tensor> images;
+  for (const auto& entry : cache_) images.push_back(entry.first);
+  return at::stack(images);
+}
+
+std::vector<ParameterGroup> Bsd::parameter_groups() {
+  std::vector<ParameterGroup> out = Vsd::parameter_groups();
+  std::vector<at::Tensor> personal = personal_->trainable_parameters();
+  if (!personal.empty()) out.push_back({"personal", std::move(personal), bsd_.personal_lr});
+  return out;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> Bsd::named_tensors() {
+  auto out = Vsd::named_tensors();
+  const auto personal = personal_->trainable_parameters();
+  for (size_t i = 0; i < personal.size(); ++i) {
+    out.emplace_back(fmt::format("personal.{}", i), personal[i]);
+  }
+  return out;
 }
 
 GuidanceOutput Bsd::compute(const GuidanceInput& input) {
@@ -116,14 +196,24 @@ GuidanceOutput Bsd::compute(const GuidanceInput& input) {
         input.device_generator.defined() ? input.device_generator : input.generator;
     personalise(augment(z, input.cameras, from, generator), input.cameras);
   }
+  const at::Tensor cached_count =
+      at::scalar_tensor(static_cast<double>(cache_.size()), at::kDouble);
   if (pretrain) {
     GuidanceOutput out;
     out.loss = input.rgb.sum() * 0.0;  // the 3D model waits while the prior is re-fitted
-    out.metrics["personal_components"] = at::scalar_tensor(static_cast<double>(cache_.size()), at::kDouble);
+    at::Generator device_generator =
+        input.device_generator.defined() ? input.device_generator : input.generator;
+    at::Generator generator = input.generator;
+    const at::Tensor fit = personal_loss(input.rgb.size(0), generator, device_generator);
+    if (fit.defined()) {
+      out.loss = out.loss + bsd_.personal_loss_weight * fit;
+      out.metrics["personal_loss"] = fit.detach();
+    }
+    out.metrics["cached_images"] = cached_count;
     return out;
   }
   GuidanceOutput out = Vsd::compute(input);
-  out.metrics["personal_components"] = at::scalar_tensor(static_cast<double>(cache_.size()), at::kDouble);
+  out.metrics["cached_images"] = cached_count;
   return out;
 }
 

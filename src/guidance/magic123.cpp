@@ -1,10 +1,12 @@
 #include "sds/guidance/magic123.h"
 
+#include <ATen/ops/upsample_bilinear2d.h>
+
 #include "sds/core/checks.h"
 #include "sds/core/device.h"
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
-#include "sds/diffusion/exact_prior.h"
+#include "sds/core/io.h"
 
 namespace sds {
 
@@ -54,9 +56,17 @@ Magic123::Magic123(std::shared_ptr<DistillationGuidance> guidance_2d,
             "magic123 guidance: expected a reference camera with radius > 0 and fovy in (0, 180), "
             "got radius {} and fovy {}",
             options_.reference.radius, options_.reference.fovy_deg);
-  SDS_CHECK(dynamic_cast<ExactPrior*>(&guidance_3d_->prior()) != nullptr,
-            "magic123 guidance: the reference image comes from the exact prior's ground truth, so "
-            "the 3D objective needs the exact prior");
+  SDS_CHECK(guidance_3d_->prior().conditions_on_reference(),
+            "magic123 guidance: the 3D objective's prior does not condition on a reference view "
+            "(Prior::conditions_on_reference); use a reference-image prior, such as the exact "
+            "prior with \"conditioning\": \"reference\"");
+  if (!options_.reference_image.empty()) {
+    SDS_CHECK(options_.depth_weight == 0,
+              "magic123 guidance: reference.image {} gives no depth, so depth_weight must be 0, "
+              "got {}",
+              options_.reference_image, options_.depth_weight);
+    reference_file_ = read_png(options_.reference_image);
+  }
 }
 
 std::unique_ptr<Guidance> Magic123::from_config(ConfigReader& c, const BuildContext& context) {
@@ -72,6 +82,7 @@ std::unique_ptr<Guidance> Magic123::from_config(ConfigReader& c, const BuildCont
     o.reference.azimuth_deg = r.get("azimuth_deg", o.reference.azimuth_deg);
     o.reference.radius = r.get("radius", o.reference.radius);
     o.reference.fovy_deg = r.get("fovy_deg", o.reference.fovy_deg);
+    o.reference_image = r.get("image", o.reference_image);
     r.finish();
   }
   const Json text_prior{{"type", "exact"}, {"conditioning", "text"}};
@@ -92,10 +103,28 @@ std::unique_ptr<Guidance> Magic123::from_config(ConfigReader& c, const BuildCont
 const GroundTruthImages& Magic123::reference_images(int64_t height, int64_t width) {
   auto key = std::make_pair(height, width);
   if (auto it = references_.find(key); it != references_.end()) return it->second;
-  auto& prior = dynamic_cast<ExactPrior&>(guidance_3d_->prior());
-  return references_.emplace(key, prior.ground_truth(guidance_3d_->prompt(),
-                                                      CameraBatch({options_.reference.camera(height, width)})))
-      .first->second;
+  const CameraBatch camera({options_.reference.camera(height, width)});
+  GroundTruthImages ref;
+  if (reference_file_.defined()) {
+    at::Tensor image = reference_file_;
+    if (image.size(0) == 3) image = at::cat({image, at::ones_like(image.narrow(0, 0, 1))});
+    image = image.unsqueeze(0);
+    if (image.size(2) != height || image.size(3) != width) {
+      image = at::upsample_bilinear2d(image, {height, width}, /*align_corners=*/false).clamp(0, 1);
+    }
+    ref.alpha = image.narrow(1, 3, 1).contiguous();
+    // Zero123 and Magic123 composite the segmented reference over white.
+    ref.rgb = (image.narrow(1, 0, 3) * ref.alpha + (1 - ref.alpha)).contiguous();
+  } else {
+    std::optional<GroundTruthImages> known =
+        guidance_3d_->prior().known_views(guidance_3d_->prompt(), camera);
+    SDS_CHECK(known.has_value(),
+              "magic123 guidance: no reference image: set \"reference\": {{\"image\": a PNG}}, "
+              "or use a 3D prior that knows the prompt's views (Prior::known_views: the exact "
+              "prior)");
+    ref = std::move(*known);
+  }
+  return references_.emplace(key, std::move(ref)).first->second;
 }
 
 GuidanceOutput Magic123::compute(const GuidanceInput& input) {

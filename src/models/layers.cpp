@@ -30,16 +30,20 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias)
 
 at::Tensor Linear::forward(const at::Tensor& x) const {
   at::Tensor y = at::linear(x, weight, bias);
-  if (lora_A && lora_multiplier != 0.0) {
+  for (const LoraAdapter& adapter : adapters_) {
+    if (!adapter.enabled || adapter.multiplier == 0.0) continue;
     // peft: the adapter runs in its own dtype and its sum is cast back to the layer's.
-    const at::Tensor delta = lora_B->forward(lora_A->forward(x.to(lora_A->weight.scalar_type())));
-    y = y + (delta * (lora_scaling * lora_multiplier)).to(y.scalar_type());
+    const at::Tensor delta = adapter.B->forward(adapter.A->forward(x.to(adapter.A->weight.scalar_type())));
+    y = y + (delta * (adapter.scaling * adapter.multiplier)).to(y.scalar_type());
   }
   return y;
 }
 
-void Linear::add_lora(int64_t rank, double alpha, at::Generator generator) {
-  SDS_CHECK(!lora_A, "Linear::add_lora: the layer already has an adapter");
+LoraAdapter& Linear::add_lora(const std::string& name, int64_t rank, double alpha,
+                              at::Generator generator) {
+  SDS_CHECK(!name.empty() && name.find('.') == std::string::npos,
+            "Linear::add_lora: expected an adapter name without dots, got \"{}\"", name);
+  SDS_CHECK(!has_lora(name), "Linear::add_lora: the layer already has an adapter \"{}\"", name);
   SDS_CHECK(rank > 0 && rank <= std::min(in_features_, out_features_),
             "Linear::add_lora: rank must be in [1, {}] for a {} -> {} layer, got {}",
             std::min(in_features_, out_features_), in_features_, out_features_, rank);
@@ -50,14 +54,33 @@ void Linear::add_lora(int64_t rank, double alpha, at::Generator generator) {
   auto b = std::make_shared<Linear>(rank, out_features_, false);
   {
     torch::NoGradGuard no_grad;
-    // Kaiming-uniform with a = sqrt(5), torch's Linear default: bound 1 / sqrt(fan_in).
     a->weight.set_data(a->weight.data().to(options.device()));
     reset_linear(*a, generator);  // Kaiming-uniform with a = sqrt(5): bound 1 / sqrt(in)
     b->weight.set_data(at::zeros({out_features_, rank}, options));
   }
-  lora_A = register_module("lora_A", std::move(a));
-  lora_B = register_module("lora_B", std::move(b));
-  lora_scaling = alpha / static_cast<double>(rank);
+  if (!lora_A_) {
+    lora_A_ = register_module("lora_A", std::make_shared<torch::nn::Module>("ModuleDict"));
+    lora_B_ = register_module("lora_B", std::make_shared<torch::nn::Module>("ModuleDict"));
+  }
+  LoraAdapter adapter;
+  adapter.name = name;
+  adapter.A = lora_A_->register_module(name, std::move(a));
+  adapter.B = lora_B_->register_module(name, std::move(b));
+  adapter.scaling = alpha / static_cast<double>(rank);
+  adapters_.push_back(std::move(adapter));
+  return adapters_.back();
+}
+
+LoraAdapter& Linear::lora(const std::string& name) {
+  for (auto& adapter : adapters_) {
+    if (adapter.name == name) return adapter;
+  }
+  fail("Linear::lora: the layer has no adapter \"{}\"", name);
+}
+
+bool Linear::has_lora(const std::string& name) const {
+  return std::any_of(adapters_.begin(), adapters_.end(),
+                     [&](const LoraAdapter& a) { return a.name == name; });
 }
 
 Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride,

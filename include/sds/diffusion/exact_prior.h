@@ -54,8 +54,9 @@ struct ExactPriorComponents {
   at::Tensor tuples;
 };
 
-/// The closed-form mixture prior over the concepts of a scene.
-class ExactPrior : public Prior {
+/// The closed-form mixture prior over the concepts of a scene. It is its own personalisable
+/// form: personalisation adds components in closed form.
+class ExactPrior : public PersonalisablePrior {
  public:
   ExactPrior(Scene scene, ExactPriorOptions options = {});
   /// JSON keys: as ExactPriorOptions, plus "scene" (a scene file; the built-in concepts if absent).
@@ -89,6 +90,21 @@ class ExactPrior : public Prior {
   /// the weight of a grid component. Not available with multi-view conditioning.
   void set_personal_components(const at::Tensor& rgb, const CameraBatch& cameras,
                                const std::string& prompt);
+  /// `set_personal_components`.
+  void set_images(const at::Tensor& rgb, const CameraBatch& cameras,
+                  const std::string& prompt) override {
+    set_personal_components(rgb, cameras, prompt);
+  }
+  /// A fresh copy with this scene and options and no personal components.
+  std::shared_ptr<PersonalisablePrior> make_personalised(
+      const PersonalisationOptions& options) override;
+  /// With "reference" conditioning.
+  bool conditions_on_reference() const override { return options_.conditioning == "reference"; }
+  /// `ground_truth`.
+  std::optional<GroundTruthImages> known_views(const std::string& prompt,
+                                               const CameraBatch& cameras) const override {
+    return ground_truth(prompt, cameras);
+  }
   /// Removes the personal components at every image size.
   void clear_personal_components();
   /// The number of components added at an image size.

@@ -8,6 +8,7 @@
 #include <array>
 
 #include "sds/camera/camera.h"
+#include "sds/diffusion/prior.h"
 #include "sds/diffusion/scene.h"
 
 namespace sds {
@@ -21,14 +22,6 @@ struct GroundTruthOptions {
   double diffuse = 0.65;
 };
 
-/// Rendered views of one concept.
-struct GroundTruthImages {
-  at::Tensor rgb;    ///< `[B, 3, H, W]` float32 in [0, 1], composited over the background
-  at::Tensor alpha;  ///< `[B, 1, H, W]` float32, the fraction of sub-pixel rays that hit the object
-  /// `[B, 1, H, W]` float32, the distance to the first hit along the (unit) ray averaged over the
-  /// sub-pixel rays, misses counting 0: the alpha-weighted depth a volume renderer outputs.
-  at::Tensor depth;
-};
 
 /// The fraction of `samples`^3 sub-points of each cell that lie inside the concept's object, for
 /// cells of side `cell` centred on `points` `[N, 3]` (float64, world units): `[N]` in [0, 1].

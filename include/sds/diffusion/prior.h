@@ -14,6 +14,25 @@
 namespace sds {
 
 struct ParticlePriorOptions;
+class PersonalisablePrior;
+
+/// Rendered views of one object.
+struct GroundTruthImages {
+  at::Tensor rgb;    ///< `[B, 3, H, W]` float32 in [0, 1], composited over the background
+  at::Tensor alpha;  ///< `[B, 1, H, W]` float32, the fraction of sub-pixel rays that hit the object
+  /// `[B, 1, H, W]` float32, the distance to the first hit along the (unit) ray averaged over the
+  /// sub-pixel rays, misses counting 0: the alpha-weighted depth a volume renderer outputs.
+  at::Tensor depth;
+};
+
+/// A personalised copy of a prior (`Prior::make_personalised`); JSON keys are the field names.
+/// The LoRA fields apply to priors personalised by training (Stable Diffusion: DreamBooth-LoRA
+/// on the attention projections, rank 4, scaling lora_alpha / lora_rank = 1).
+struct PersonalisationOptions {
+  int64_t lora_rank = 4;
+  double lora_alpha = 4.0;
+  uint64_t seed = 0;  ///< the adapters' initialisation
+};
 
 /// A known view of the object: Zero123 / Magic123 condition on it and on each camera relative
 /// to its camera.
@@ -76,6 +95,33 @@ class Prior {
   /// diffusion model: LoRA adapters on its UNet and a camera embedding). The default, null, lets
   /// VSD wrap the prior in a `ParticlePrior` (a small trainable correction in its space).
   virtual std::shared_ptr<Prior> make_particle_model(const ParticlePriorOptions& options);
+
+  /// BSD's personalised prior: a copy of this prior that can be fitted to images of one subject
+  /// (DreamCraft3D's DreamBooth model). Null, the default, when this prior offers none.
+  virtual std::shared_ptr<PersonalisablePrior> make_personalised(
+      const PersonalisationOptions& options);
+
+  /// Whether `predict_noise` conditions on `Conditioning::reference` (a reference-image prior,
+  /// as Zero123 is to Magic123); false by default.
+  virtual bool conditions_on_reference() const { return false; }
+
+  /// The exact views of the object that `prompt` names, from `cameras`, when this prior knows
+  /// them (the exact prior's ground truth); nullopt, the default, otherwise. Magic123 takes its
+  /// reference image from here when it is given none.
+  virtual std::optional<GroundTruthImages> known_views(const std::string& prompt,
+                                                       const CameraBatch& cameras) const;
+};
+
+/// A prior that can be fitted to images of one subject: BSD's personalised prior.
+class PersonalisablePrior : public Prior {
+ public:
+  /// The subject's images rgb `[N, 3, H, W]` in [0, 1] with their cameras and prompt, replacing
+  /// the previous ones. A prior fitted in closed form re-fits here (the exact prior adds one
+  /// component per image). A prior fitted by training (non-empty `trainable_parameters()`) is
+  /// fitted by its caller with the diffusion loss on these images (BSD's DreamBooth steps); here
+  /// it only checks them.
+  virtual void set_images(const at::Tensor& rgb, const CameraBatch& cameras,
+                          const std::string& prompt) = 0;
 };
 
 }  // namespace sds

@@ -73,6 +73,14 @@ class StableDiffusionPrior : public Prior {
   /// the modules alive on its own.
   std::shared_ptr<Prior> make_particle_model(const ParticlePriorOptions& options) override;
 
+  /// BSD's personalised prior on this prior (DreamBooth-LoRA): a second set of float32 LoRA
+  /// adapters ("personal", `options.lora_rank`, zero-initialised, from `options.seed`) on the
+  /// same projections of this prior's UNet; the personalised prior predicts with only them on,
+  /// differentiably w.r.t. them, and is fitted by its caller's diffusion loss (`set_images` only
+  /// checks its images). One per prior.
+  std::shared_ptr<PersonalisablePrior> make_personalised(
+      const PersonalisationOptions& options) override;
+
   /// The text encoder's hidden states `[B, L, D]` for `prompts` in the UNet's dtype, computed
   /// once per prompt and cached on the device.
   at::Tensor text_embeddings(const std::vector<std::string>& prompts);

@@ -8,13 +8,26 @@
 #include <torch/nn/module.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace sds::models {
 
-/// y = x W^T + b, plus an optional low-rank adapter: y += s * lora_B(lora_A(x)) (peft's LoRA).
+/// One low-rank adapter of a Linear layer: y += scaling * multiplier * B(A(x)) while enabled.
+struct LoraAdapter {
+  std::string name;
+  std::shared_ptr<class Linear> A, B;  ///< `[rank, in]` and `[out, rank]`, float32
+  double scaling = 0.0;                ///< alpha / rank
+  /// Diffusers' `scale` for the next calls; 0 turns the adapter off.
+  double multiplier = 1.0;
+  /// Whether the adapter takes part in the next calls; owners of several adapters on one model
+  /// (VSD's particle model and BSD's personalised prior share a UNet) switch them per call.
+  bool enabled = true;
+};
+
+/// y = x W^T + b, plus named low-rank adapters (peft's LoRA): y += s B(A(x)) for each enabled one.
 class Linear : public torch::nn::Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true);
@@ -23,22 +36,25 @@ class Linear : public torch::nn::Module {
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
 
-  /// Adds a rank-`rank` adapter with scaling alpha / rank, registered as the children `lora_A`
-  /// (`[rank, in]`, Kaiming-uniform from `generator`) and `lora_B` (`[out, rank]`, zeros): peft's
-  /// default initialisation and saved key names, so an untrained adapter changes nothing. The
-  /// adapter is created on this layer's device in float32. A second call is an sds::Error.
-  void add_lora(int64_t rank, double alpha, at::Generator generator);
-  bool has_lora() const { return lora_A != nullptr; }
+  /// Adds the rank-`rank` adapter `name` with scaling alpha / rank, registered as
+  /// `lora_A.<name>` (Kaiming-uniform from `generator`) and `lora_B.<name>` (zeros): peft's
+  /// default initialisation and module names, so an untrained adapter changes nothing. It is
+  /// created on this layer's device in float32. A name used twice is an sds::Error.
+  LoraAdapter& add_lora(const std::string& name, int64_t rank, double alpha,
+                        at::Generator generator);
+  /// The adapter `name`; an unknown name is an sds::Error.
+  LoraAdapter& lora(const std::string& name);
+  bool has_lora(const std::string& name) const;
+  const std::deque<LoraAdapter>& adapters() const { return adapters_; }
+  std::deque<LoraAdapter>& adapters() { return adapters_; }
 
   at::Tensor weight;  ///< `[out, in]`
   at::Tensor bias;    ///< `[out]`, undefined without bias
-  std::shared_ptr<Linear> lora_A, lora_B;
-  double lora_scaling = 0.0;  ///< alpha / rank
-  /// A multiplier of the adapter for the next calls (diffusers' `scale`); 0 turns it off.
-  double lora_multiplier = 1.0;
 
  private:
   int64_t in_features_, out_features_;
+  std::deque<LoraAdapter> adapters_;  // references to an adapter stay valid
+  std::shared_ptr<torch::nn::Module> lora_A_, lora_B_;  // containers named as peft's ModuleDicts
 };
 
 /// A 2D convolution with square kernels, equal strides and zero padding.

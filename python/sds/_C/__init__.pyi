@@ -8,7 +8,7 @@ import torch
 import typing
 from . import ops
 from . import models
-__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nfsd', 'NoiseSchedule', 'OrbitSampler', 'ParameterGroup', 'Prior', 'ReferenceView', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'StableDiffusionPrior', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'models', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'view_sector']
+__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nfsd', 'NoiseSchedule', 'OrbitSampler', 'ParameterGroup', 'PersonalisablePrior', 'Prior', 'ReferenceView', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'StableDiffusionPrior', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'models', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'view_sector']
 class Error(RuntimeError):
     pass
 class Camera:
@@ -313,6 +313,11 @@ class Prior:
     """
     def __init__(self) -> None:
         ...
+    def conditions_on_reference(self) -> bool:
+        """
+        Whether `predict_noise` conditions on `Conditioning::reference` (a reference-image prior,
+        as Zero123 is to Magic123); false by default.
+        """
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         """
         The inverse of `encode`; the default is (x + 1) / 2.
@@ -320,6 +325,11 @@ class Prior:
     def encode(self, rgb: torch.Tensor) -> torch.Tensor:
         """
         rgb `[B, 3, H, W]` in [0, 1] to the model space; the default is 2 rgb - 1.
+        """
+    def make_personalised(self, lora_rank: typing.SupportsInt = 4, lora_alpha: typing.SupportsFloat = 4.0, seed: typing.SupportsInt = 0) -> PersonalisablePrior:
+        """
+        BSD's personalised prior: a copy of this prior that can be fitted to images of one subject
+        (DreamCraft3D's DreamBooth model). Null, the default, when this prior offers none.
         """
     def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
         """
@@ -336,9 +346,22 @@ class Prior:
         Parameters that an objective may train (VSD's LoRA / particle model, BSD's personalisation);
         none by default.
         """
-class ExactPrior(Prior):
+class PersonalisablePrior(Prior):
     """
-    The closed-form mixture prior over the concepts of a scene.
+    A prior that can be fitted to images of one subject: BSD's personalised prior.
+    """
+    def set_images(self, rgb: torch.Tensor, cameras: CameraBatch, prompt: str) -> None:
+        """
+        The subject's images rgb `[N, 3, H, W]` in [0, 1] with their cameras and prompt, replacing
+        the previous ones. A prior fitted in closed form re-fits here (the exact prior adds one
+        component per image). A prior fitted by training (non-empty `trainable_parameters()`) is
+        fitted by its caller with the diffusion loss on these images (BSD's DreamBooth steps); here
+        it only checks them.
+        """
+class ExactPrior(PersonalisablePrior):
+    """
+    The closed-form mixture prior over the concepts of a scene. It is its own personalisable
+    form: personalisation adds components in closed form.
     """
     def __init__(self, config: typing.Any = None, **kwargs) -> None:
         """
@@ -607,19 +630,26 @@ class Vsd(DistillationGuidance):
     """
 class Bsd(Vsd):
     """
-    BSD: g = w(t) (eps_cfg^personal(z_t; y, t) - eps_phi(z_t; y, t, c)). The personalised prior is
-    a copy of the exact prior with one component per cached augmented render (SDEdit of the
-    current render through the original prior, at its camera): the exact analogue of
-    DreamBooth-fine-tuning on those images. eps_phi sits on the original prior, as in VSD.
-    During the personalisation steps of a cycle the representation gets no gradient.
+    BSD: g = w(t) (eps_cfg^personal(z_t; y, t) - eps_phi(z_t; y, t, c)). The personalised prior
+    is the prior's `make_personalised` copy, fitted to a FIFO cache of augmented renders (SDEdit
+    of the current render through the original prior, at its camera): on the exact prior one
+    component per cached image, in closed form (the exact analogue of DreamBooth); on a trained
+    prior (Stable Diffusion) DreamBooth-LoRA steps on the cache. eps_phi sits on the original
+    prior, as in VSD. During the personalisation steps of a cycle the representation gets no
+    gradient.
     """
+    def cached_images(self) -> torch.Tensor:
+        """
+        The cached augmented renders `[N, 3, H, W]`, oldest first; undefined while empty.
+        """
 class Magic123(Guidance):
     """
     L = lambda_2d L_2d + lambda_3d L_3d on the sampled views, and rgb_weight L_rgb + mask_weight
     L_mask + depth_weight L_depth on the reference view. Each objective has its own prior: by
-    default the exact prior with text conditioning (2D, SDS at scale 100, t in [200, 600]) and with reference conditioning
-    (3D, SDS at scale 5, t in [200, 600]). The reference image is the 3D prior's ground truth of
-    the prompt at the reference camera.
+    default the exact prior with text conditioning (2D, SDS at scale 100, t in [200, 600]) and
+    with reference conditioning (3D, SDS at scale 5, t in [200, 600]). The 3D prior must
+    condition on a reference view (`Prior::conditions_on_reference`). The reference image is
+    `reference_image`, or else the 3D prior's known view of the prompt at the reference camera.
     """
 class TimestepSchedule:
     """
