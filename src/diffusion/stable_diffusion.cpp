@@ -182,9 +182,14 @@ struct StableDiffusionPrior::Core {
               "cannot condition on one (use a reference-image prior)");
   }
 
-  // Adds the adapter set `name` to every attention projection of the UNet.
-  void add_adapters(const std::string& name, int64_t rank, double alpha,
+  // Adds the adapter set `name` to every attention projection of the UNet; a second set of the
+  // same name is an error naming `what` it serves.
+  void add_adapters(const std::string& name, const char* what, int64_t rank, double alpha,
                     at::Generator& generator) {
+    SDS_CHECK(lora_layers.empty() || !lora_layers.front()->has_lora(name),
+              "stable_diffusion prior: it already has a {} (its UNet carries one set of {} "
+              "adapters)",
+              what, name);
     const auto layers = models::find_linear_layers(*unet, {"to_q", "to_k", "to_v", "to_out.0"});
     SDS_CHECK(!layers.empty(), "stable_diffusion prior: the UNet has no attention projections");
     const bool first = lora_layers.empty();
@@ -192,10 +197,6 @@ struct StableDiffusionPrior::Core {
       layer->add_lora(name, rank, alpha, generator);
       if (first) lora_layers.push_back(layer);
     }
-  }
-
-  bool has_adapters(const std::string& name) const {
-    return !lora_layers.empty() && lora_layers.front()->has_lora(name);
   }
 
   std::vector<at::Tensor> adapter_parameters(const std::string& name) const {
@@ -416,11 +417,9 @@ at::Tensor StableDiffusionPrior::predict_noise(const at::Tensor& x_t, const at::
 std::shared_ptr<Prior> StableDiffusionPrior::make_particle_model(
     const ParticlePriorOptions& options) {
   Core& c = *core_;
-  SDS_CHECK(!c.has_adapters(kParticleAdapter),
-            "stable_diffusion prior: it already has a particle model (its UNet carries one set "
-            "of particle adapters)");
   at::Generator generator = make_generator(options.seed, at::kCPU);
-  c.add_adapters(kParticleAdapter, options.lora_rank, options.lora_alpha, generator);
+  c.add_adapters(kParticleAdapter, "particle model", options.lora_rank, options.lora_alpha,
+                 generator);
   std::shared_ptr<models::TimestepEmbedding> camera;
   if (options.camera_condition) {
     camera = std::make_shared<models::TimestepEmbedding>(16, c.unet->options().time_embed_dim());
@@ -433,12 +432,9 @@ std::shared_ptr<Prior> StableDiffusionPrior::make_particle_model(
 
 std::shared_ptr<PersonalisablePrior> StableDiffusionPrior::make_personalised(
     const PersonalisationOptions& options) {
-  Core& c = *core_;
-  SDS_CHECK(!c.has_adapters(kPersonalAdapter),
-            "stable_diffusion prior: it already has a personalised copy (its UNet carries one set "
-            "of personal adapters)");
   at::Generator generator = make_generator(options.seed, at::kCPU);
-  c.add_adapters(kPersonalAdapter, options.lora_rank, options.lora_alpha, generator);
+  core_->add_adapters(kPersonalAdapter, "personalised copy", options.lora_rank,
+                      options.lora_alpha, generator);
   return std::make_shared<StableDiffusionPersonal>(core_);
 }
 

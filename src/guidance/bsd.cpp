@@ -129,6 +129,7 @@ void Bsd::personalise(const at::Tensor& rgb, const CameraBatch& cameras) {
 at::Tensor Bsd::personal_loss(int64_t batch, at::Generator& generator,
                               at::Generator& device_generator) {
   if (personal_->trainable_parameters().empty() || bsd_.personal_loss_weight == 0) return {};
+  SDS_CHECK(generator.defined(), "bsd guidance: expected a generator, got none");
   SDS_CHECK(!cache_.empty(), "bsd guidance: the personal loss needs cached images, got none");
   // DreamCraft3D: a random cached image per sample, re-encoded; its view-dependent prompt,
   // dropped with probability p so that the personalised prior keeps its unconditional branch.
@@ -187,22 +188,20 @@ std::vector<std::pair<std::string, at::Tensor>> Bsd::named_tensors() {
 GuidanceOutput Bsd::compute(const GuidanceInput& input) {
   const int64_t phase = input.step % bsd_.cycle_steps;
   const bool pretrain = phase < bsd_.pretrain_steps;
+  at::Generator device_generator =
+      input.device_generator.defined() ? input.device_generator : input.generator;
   if (cache_.empty() || (pretrain && phase % bsd_.augment_every == 0)) {
     SDS_CHECK(input.generator.defined(), "bsd guidance: expected a generator, got none");
     const auto from = static_cast<int64_t>(
         std::llround(bsd_.augment_t(input.step, input.total_steps)));
     at::Tensor z = prior_->encode(input.rgb.detach());
-    at::Generator generator =
-        input.device_generator.defined() ? input.device_generator : input.generator;
-    personalise(augment(z, input.cameras, from, generator), input.cameras);
+    personalise(augment(z, input.cameras, from, device_generator), input.cameras);
   }
   const at::Tensor cached_count =
       at::scalar_tensor(static_cast<double>(cache_.size()), at::kDouble);
   if (pretrain) {
     GuidanceOutput out;
     out.loss = input.rgb.sum() * 0.0;  // the 3D model waits while the prior is re-fitted
-    at::Generator device_generator =
-        input.device_generator.defined() ? input.device_generator : input.generator;
     at::Generator generator = input.generator;
     const at::Tensor fit = personal_loss(input.rgb.size(0), generator, device_generator);
     if (fit.defined()) {
