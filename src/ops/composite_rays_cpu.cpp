@@ -21,8 +21,11 @@ int64_t ray_grain(int64_t S) {
 }  // namespace
 
 void composite_rays_fwd_cpu(const CompositeForward& f) {
-  const int64_t R = f.sigmas.size(0);
-  const int64_t S = f.sigmas.size(1);
+  const bool packed = f.offsets.defined();
+  const int64_t R = packed ? f.offsets.size(0) - 1 : f.sigmas.size(0);
+  const int64_t S = packed ? 0 : f.sigmas.size(1);
+  const int64_t* offsets = packed ? f.offsets.data_ptr<int64_t>() : nullptr;
+  const int64_t grain = ray_grain(packed ? f.sigmas.numel() / std::max<int64_t>(R, 1) : S);
   AT_DISPATCH_FLOATING_TYPES(f.sigmas.scalar_type(), "composite_rays_fwd_cpu", [&] {
     const scalar_t* sig = f.sigmas.data_ptr<scalar_t>();
     const scalar_t* col = f.rgbs.data_ptr<scalar_t>();
@@ -33,10 +36,11 @@ void composite_rays_fwd_cpu(const CompositeForward& f) {
     scalar_t* o_depth = f.depth.data_ptr<scalar_t>();
     scalar_t* o_w = f.weights.data_ptr<scalar_t>();
     scalar_t* o_trans = f.trans.data_ptr<scalar_t>();
-    at::parallel_for(0, R, ray_grain(S), [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, R, grain, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
-        const int64_t o = r * S;
-        composite_ray_fwd<scalar_t>(S, sig + o, col + 3 * o, dl + o, tt + o, o_w + o, o_rgb + 3 * r,
+        int64_t o, n;
+        ray_samples(r, S, offsets, o, n);
+        composite_ray_fwd<scalar_t>(n, sig + o, col + 3 * o, dl + o, tt + o, o_w + o, o_rgb + 3 * r,
                                     o_alpha + r, o_depth + r, o_trans + r);
       }
     });
@@ -44,8 +48,11 @@ void composite_rays_fwd_cpu(const CompositeForward& f) {
 }
 
 void composite_rays_bwd_cpu(const CompositeBackward& b) {
-  const int64_t R = b.weights.size(0);
-  const int64_t S = b.weights.size(1);
+  const bool packed = b.offsets.defined();
+  const int64_t R = packed ? b.offsets.size(0) - 1 : b.weights.size(0);
+  const int64_t S = packed ? 0 : b.weights.size(1);
+  const int64_t* offsets = packed ? b.offsets.data_ptr<int64_t>() : nullptr;
+  const int64_t grain = ray_grain(packed ? b.weights.numel() / std::max<int64_t>(R, 1) : S);
   AT_DISPATCH_FLOATING_TYPES(b.weights.scalar_type(), "composite_rays_bwd_cpu", [&] {
     const scalar_t* col = b.rgbs.data_ptr<scalar_t>();
     const scalar_t* dl = b.deltas.data_ptr<scalar_t>();
@@ -58,11 +65,12 @@ void composite_rays_bwd_cpu(const CompositeBackward& b) {
     const scalar_t* g_w = ptr_or_null<scalar_t>(b.v_weights);
     scalar_t* d_sig = b.d_sigmas.data_ptr<scalar_t>();
     scalar_t* d_col = b.d_rgbs.defined() ? b.d_rgbs.data_ptr<scalar_t>() : nullptr;
-    at::parallel_for(0, R, ray_grain(S), [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, R, grain, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
-        const int64_t o = r * S;
+        int64_t o, n;
+        ray_samples(r, S, offsets, o, n);
         composite_ray_bwd<scalar_t>(
-            S, col + 3 * o, dl + o, tt + o, w + o, tr[r], g_rgb ? g_rgb + 3 * r : nullptr,
+            n, col + 3 * o, dl + o, tt + o, w + o, tr[r], g_rgb ? g_rgb + 3 * r : nullptr,
             g_alpha ? g_alpha + r : nullptr, g_depth ? g_depth + r : nullptr,
             g_w ? g_w + o : nullptr, d_sig + o, d_col ? d_col + 3 * o : nullptr);
       }

@@ -79,23 +79,32 @@ SDS_HOST_DEVICE inline void composite_ray_bwd(
   }
 }
 
+/// The samples of ray r: dense rays (offsets null) hold S each from r S; packed rays hold
+/// offsets[r + 1] - offsets[r] from offsets[r].
+SDS_HOST_DEVICE inline void ray_samples(int64_t r, int64_t S, const int64_t* offsets,
+                                        int64_t& first, int64_t& count) {
+  first = offsets ? offsets[r] : r * S;
+  count = offsets ? offsets[r + 1] - first : S;
+}
+
 #ifdef SDS_WITH_CUDA
 // CUDA launches (cuda/composite_rays.cu), contiguous buffers, one thread per ray. They return
-// the launch status; the caller turns a failure into sds::Error. R may be 0.
-cudaError_t composite_rays_fwd_cuda(int64_t R, int64_t S, const float* sigmas, const float* rgbs,
+// the launch status; the caller turns a failure into sds::Error. R may be 0. offsets is null
+// for dense rays of S samples, else the packed rays' [R + 1] sample offsets (S unused).
+cudaError_t composite_rays_fwd_cuda(int64_t R, int64_t S, const int64_t* offsets, const float* sigmas, const float* rgbs,
                                     const float* deltas, const float* ts, float* rgb, float* alpha,
                                     float* depth, float* weights, float* trans,
                                     cudaStream_t stream);
-cudaError_t composite_rays_fwd_cuda(int64_t R, int64_t S, const double* sigmas, const double* rgbs,
+cudaError_t composite_rays_fwd_cuda(int64_t R, int64_t S, const int64_t* offsets, const double* sigmas, const double* rgbs,
                                     const double* deltas, const double* ts, double* rgb,
                                     double* alpha, double* depth, double* weights, double* trans,
                                     cudaStream_t stream);
-cudaError_t composite_rays_bwd_cuda(int64_t R, int64_t S, const float* rgbs, const float* deltas,
+cudaError_t composite_rays_bwd_cuda(int64_t R, int64_t S, const int64_t* offsets, const float* rgbs, const float* deltas,
                                     const float* ts, const float* weights, const float* trans,
                                     const float* v_rgb, const float* v_alpha, const float* v_depth,
                                     const float* v_weights, float* d_sigmas, float* d_rgbs,
                                     cudaStream_t stream);
-cudaError_t composite_rays_bwd_cuda(int64_t R, int64_t S, const double* rgbs, const double* deltas,
+cudaError_t composite_rays_bwd_cuda(int64_t R, int64_t S, const int64_t* offsets, const double* rgbs, const double* deltas,
                                     const double* ts, const double* weights, const double* trans,
                                     const double* v_rgb, const double* v_alpha,
                                     const double* v_depth, const double* v_weights,
@@ -110,16 +119,19 @@ cudaError_t composite_rays_bwd_cuda(int64_t R, int64_t S, const double* rgbs, co
 namespace sds::ops::detail {
 
 /// Forward buffers, prepared once by the op for either device: inputs contiguous, outputs
-/// allocated (rgb [R,3], alpha [R], depth [R], weights [R,S], trans [R], the transmittance left
-/// after the last sample, which the backward starts from).
+/// allocated (rgb [R,3], alpha [R], depth [R], weights like sigmas, trans [R], the
+/// transmittance left after the last sample, which the backward starts from). Dense rays:
+/// sigmas [R, S], offsets undefined; packed rays: sigmas [N], offsets [R + 1] (int64).
 struct CompositeForward {
+  at::Tensor offsets;
   at::Tensor sigmas, rgbs, deltas, ts;
   at::Tensor rgb, alpha, depth, weights, trans;
 };
 
 /// Backward buffers: upstream gradients (undefined = zero), saved tensors, and the outputs
-/// d_sigmas [R,S] and d_rgbs [R,S,3] (undefined when not needed), all contiguous.
+/// d_sigmas (like sigmas) and d_rgbs (like rgbs; undefined when not needed), all contiguous.
 struct CompositeBackward {
+  at::Tensor offsets;  // as CompositeForward's
   at::Tensor v_rgb, v_alpha, v_depth, v_weights;
   at::Tensor rgbs, deltas, ts, weights, trans;
   at::Tensor d_sigmas, d_rgbs;

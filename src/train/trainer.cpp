@@ -52,6 +52,10 @@ TrainerOptions TrainerOptions::from_config(ConfigReader& c, TrainerOptions o) {
   o.adam_beta1 = c.get("adam_beta1", o.adam_beta1);
   o.adam_beta2 = c.get("adam_beta2", o.adam_beta2);
   o.adam_eps = c.get("adam_eps", o.adam_eps);
+  if (c.has("regularisers")) {
+    ConfigReader r(c.raw("regularisers"), c.where() + ".regularisers");
+    o.regularisers = RegulariserWeights::from_config(r);
+  }
   for (double v : o.render.background) {
     SDS_CHECK(v >= 0 && v <= 1, "{}.background: expected values in [0, 1], got {}", c.where(), v);
   }
@@ -205,14 +209,22 @@ StepInfo Trainer::step() {
   CameraBatch cameras = sampler_->sample(i, generator);
 
   optimizer_->zero_grad();
+  RenderOptions render_options = options_.render;
+  render_options.step = i;
+  render_options.generator = generator;
   RenderFunction render = [&](const CameraBatch& c) {
-    return representation_->render(c, options_.render);
+    return representation_->render(c, render_options);
   };
   RenderOutput rendered = render(cameras);
   record(Watch::kRender, {rendered.rgb, rendered.alpha});
 
   GuidanceOutput out = guidance_step(
       *guidance_, {rendered.rgb, cameras, i, options_.steps, generator, device_generator}, render);
+  if (options_.regularisers.any()) {
+    GuidanceOutput reg = regularisation(options_.regularisers, rendered, i, options_.steps);
+    out.loss = out.loss + reg.loss;
+    out.metrics.insert(reg.metrics.begin(), reg.metrics.end());
+  }
   record(Watch::kGuidance, {out.loss});
 
   const std::vector<double> lrs = groups_.learning_rates(i, out.lr_scale);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,16 +21,28 @@ namespace sds {
 /// Per-render settings that do not belong to the representation.
 struct RenderOptions {
   std::array<double, 3> background{1.0, 1.0, 1.0};  ///< linear RGB behind the object
+  /// The 0-based training step of the render (schedules such as the NeRF's albedo-only warm-up);
+  /// -1 outside training.
+  int64_t step = -1;
+  /// The draws of training-time augmentation (the NeRF's random light and shading mode); unset
+  /// for the deterministic evaluation render.
+  std::optional<at::Generator> generator;
 };
 
 /// What a representation renders: rgb `[B, 3, H, W]` in [0, 1] (composited over the background),
 /// alpha `[B, 1, H, W]`, depth `[B, 1, H, W]` (expected distance along the ray, 0 where empty),
-/// normal `[B, 3, H, W]` (undefined when the representation has none).
+/// normal `[B, 3, H, W]` (undefined when the representation has none). The regularisers'
+/// inputs are per pixel `[B, 1, H, W]` and undefined where they do not apply: z_variance, the
+/// variance of the sample depths under the normalised weights (HiFA; volumetric renderers), and
+/// orientation, sum_i stopgrad(w_i) max(0, <n_i, d>)^2 over the ray's samples (Ref-NeRF /
+/// DreamFusion; renderers with per-sample normals).
 struct RenderOutput {
   at::Tensor rgb;
   at::Tensor alpha;
   at::Tensor depth;
   at::Tensor normal;
+  at::Tensor z_variance{};  // (initialisers: aggregate init with the first four stays warning-free)
+  at::Tensor orientation{};
 };
 
 /// A differentiable 3D representation (voxel grid, NeRF, DMTet, Gaussians). It never knows which

@@ -6,9 +6,10 @@
 //   for step i:  generator = step_generator(seed, i)
 //                device_generator = step_device_generator(seed, i, device, generator)
 //                cameras   = sampler.sample(i, generator)
-//                rgb       = render(cameras)
-//                out       = guidance_step(guidance, {rgb, cameras, i, n, generator,
+//                rendered  = render(cameras, RenderOptions{background, step i, generator})
+//                out       = guidance_step(guidance, {rendered.rgb, cameras, i, n, generator,
 //                                                     device_generator}, render)
+//                out.loss += regularisation(weights, rendered, i, n).loss   (when any weight)
 //                set the optimiser's learning rates to groups.learning_rates(i, out.lr_scale)
 //                out.loss.backward(); optimiser step; representation.after_step(i, ...)
 

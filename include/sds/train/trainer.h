@@ -16,6 +16,7 @@
 #include "sds/core/json.h"
 #include "sds/guidance/guidance.h"
 #include "sds/repr/representation.h"
+#include "sds/train/regularisers.h"
 #include "sds/train/step.h"
 
 namespace torch::optim {
@@ -45,10 +46,13 @@ struct TrainerOptions {
   /// without a sync and read every N steps (and at logged steps, before each checkpoint and at
   /// the end), naming the first bad step and part. On the CPU each part is checked at once.
   int64_t check_every = 10;
+  /// Regularisers of the representation's render, added to the guidance's loss each step
+  /// (train/step.h's regularisation()).
+  RegulariserWeights regularisers;
 
   /// Reads the keys of a config's "trainer" object ("checkpoint_every", "background",
-  /// "adam_beta1", "adam_beta2", "adam_eps", "device", "log_every", "check_every") over
-  /// `defaults`; bad values are an sds::Error.
+  /// "adam_beta1", "adam_beta2", "adam_eps", "device", "log_every", "check_every",
+  /// "regularisers") over `defaults`; bad values are an sds::Error.
   static TrainerOptions from_config(ConfigReader& config, TrainerOptions defaults);
 };
 

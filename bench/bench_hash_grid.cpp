@@ -1,0 +1,171 @@
+// hash_grid_encode forward+backward: the fused op against an ATen composition of the same math
+// (what a user without a fused kernel writes, like torch-ngp's pure-PyTorch fallback: per level,
+// floor, the 8 corner indices by integer tensor ops, index_select, weights, sum; backward by
+// autograd, whose index_select backward is an index_add), and CUDA against CPU when present.
+// Both sides run on all threads (ATen's element-wise ops and index_add parallelise by
+// themselves), get the same points and upstream gradient, and are checked to agree before timing.
+//
+// Usage: bench_hash_grid [log2_points=18] [reps=5]
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <vector>
+
+#include "sds/core/checks.h"
+#include "sds/ops/hash_grid.h"
+
+#ifdef SDS_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+namespace {
+
+using sds::ops::HashGridLayout;
+
+void sync(const at::Tensor& t) {
+#ifdef SDS_WITH_CUDA
+  if (t.is_cuda()) at::cuda::getCurrentCUDAStream().synchronize();
+#else
+  (void)t;
+#endif
+}
+
+// Median wall time of `reps` calls after one warm-up, in milliseconds.
+double time_ms(const std::function<void()>& f, const at::Tensor& on, int reps) {
+  f();
+  sync(on);
+  std::vector<double> ms;
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    sync(on);
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+  return ms[ms.size() / 2];
+}
+
+// The encoding written with ATen ops (uint32 hash arithmetic emulated in int64 with a mask).
+at::Tensor aten_encode(const at::Tensor& params, const at::Tensor& u, const HashGridLayout& layout) {
+  const int64_t mask = 0xffffffffLL;
+  std::vector<at::Tensor> levels;
+  for (const auto& level : layout.levels) {
+    const at::Tensor pos = u * level.scale + 0.5;
+    const at::Tensor g = at::floor(pos);
+    const at::Tensor f = pos - g;
+    const at::Tensor gi = g.to(at::kLong);
+    at::Tensor acc;
+    for (int c = 0; c < 8; ++c) {
+      std::vector<at::Tensor> v(3), w(3);
+      for (int d = 0; d < 3; ++d) {
+        const int bit = (c >> d) & 1;
+        v[static_cast<size_t>(d)] = (gi.select(1, d) + bit) & mask;
+        w[static_cast<size_t>(d)] = bit ? f.select(1, d) : 1 - f.select(1, d);
+      }
+      at::Tensor index;
+      if (level.hashed) {
+        index = at::bitwise_xor(at::bitwise_xor(v[0], (v[1] * 2654435761LL) & mask),
+                                (v[2] * 805459861LL) & mask);
+      } else {
+        index = (v[0] + v[1] * level.resolution + v[2] * (level.resolution * level.resolution)) &
+                mask;
+      }
+      index = at::remainder(index, level.size) + level.offset;
+      const at::Tensor term = params.index_select(0, index) * (w[0] * w[1] * w[2]).unsqueeze(1);
+      acc = acc.defined() ? acc + term : term;
+    }
+    levels.push_back(acc);
+  }
+  return at::cat(levels, 1);
+}
+
+struct Grads {
+  at::Tensor out, dparams;
+};
+
+template <class Encode>
+Grads forward_backward(Encode encode, const at::Tensor& params, const at::Tensor& u,
+                       const at::Tensor& g) {
+  const at::Tensor p = params.detach().requires_grad_(true);
+  const at::Tensor out = encode(p, u);
+  return {out, torch::autograd::grad({out}, {p}, {g})[0]};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int log2_points = argc > 1 ? std::atoi(argv[1]) : 18;
+  const int reps = argc > 2 ? std::atoi(argv[2]) : 5;
+  sds::ops::HashGridOptions options;  // threestudio's grid: 16 levels, 16 .. 4096, T = 2^19
+  options.per_level_scale = 1.447269237440378;
+  const HashGridLayout layout = HashGridLayout::make(options);
+  const int64_t n = int64_t{1} << log2_points;
+  at::manual_seed(0);
+  const at::Tensor params = sds::ops::hash_grid_init(layout) * 1e3;
+  const at::Tensor u = at::rand({n, 3});
+  const at::Tensor g = at::randn({n, layout.n_output_dims()});
+  auto fused = [&](const at::Tensor& p, const at::Tensor& x) {
+    return sds::ops::hash_grid_encode(p, x, layout);
+  };
+  auto aten = [&](const at::Tensor& p, const at::Tensor& x) { return aten_encode(p, x, layout); };
+
+  std::printf("hash grid encoding forward+backward (params), %lld points, %d levels x %lld "
+              "features, %lld entries, %d threads, median of %d\n",
+              static_cast<long long>(n), static_cast<int>(layout.levels.size()),
+              static_cast<long long>(options.n_features_per_level),
+              static_cast<long long>(layout.n_entries), at::get_num_threads(), reps);
+  const Grads a = forward_backward(fused, params, u, g);
+  const Grads b = forward_backward(aten, params, u, g);
+  const double out_diff = (a.out - b.out).abs().max().item<double>();
+  const double grad_diff = (a.dparams - b.dparams).abs().max().item<double>();
+  std::printf("agreement: max |out diff| %.2e, max |dparams diff| %.2e\n", out_diff, grad_diff);
+  if (out_diff > 1e-3 || grad_diff > 1e-2) {
+    std::printf("the two sides disagree: no timing\n");
+    return 1;
+  }
+  const double t_fused = time_ms([&] { forward_backward(fused, params, u, g); }, u, reps);
+  const double t_aten = time_ms([&] { forward_backward(aten, params, u, g); }, u, reps);
+  std::printf("| side | ms | ns / point | fused speed-up |\n| --- | --- | --- | --- |\n");
+  std::printf("| ATen composition (CPU) | %.1f | %.0f | 1.00 |\n", t_aten, 1e6 * t_aten / n);
+  std::printf("| fused op (CPU) | %.1f | %.0f | %.2f |\n", t_fused, 1e6 * t_fused / n,
+              t_aten / t_fused);
+
+  // With the point gradient too (analytic normals' first pass).
+  auto with_points = [&](auto encode) {
+    const at::Tensor p = params.detach().requires_grad_(true);
+    const at::Tensor x = u.detach().requires_grad_(true);
+    torch::autograd::grad({encode(p, x)}, {p, x}, {g});
+  };
+  const double tp_fused = time_ms([&] { with_points(fused); }, u, reps);
+  const double tp_aten = time_ms([&] { with_points(aten); }, u, reps);
+  std::printf("| ATen composition, + point gradient (CPU) | %.1f | %.0f | 1.00 |\n", tp_aten,
+              1e6 * tp_aten / n);
+  std::printf("| fused op, + point gradient (CPU) | %.1f | %.0f | %.2f |\n", tp_fused,
+              1e6 * tp_fused / n, tp_aten / tp_fused);
+
+#ifdef SDS_WITH_CUDA
+  if (at::cuda::is_available()) {
+    const at::Device dev(at::kCUDA, 0);
+    const at::Tensor pc = params.to(dev), uc = u.to(dev), gc = g.to(dev);
+    const Grads c = forward_backward(fused, pc, uc, gc);
+    std::printf("CUDA vs CPU: max |out diff| %.2e, max |dparams diff| %.2e\n",
+                (c.out.cpu() - a.out).abs().max().item<double>(),
+                (c.dparams.cpu() - a.dparams).abs().max().item<double>());
+    const double t_cuda = time_ms([&] { forward_backward(fused, pc, uc, gc); }, uc, reps * 4);
+    const double t_cuda_aten = time_ms([&] { forward_backward(aten, pc, uc, gc); }, uc, reps * 4);
+    std::printf("| ATen composition (CUDA) | %.3f | %.2f | 1.00 |\n", t_cuda_aten,
+                1e6 * t_cuda_aten / n);
+    std::printf("| fused op (CUDA) | %.3f | %.2f | %.2f |\n", t_cuda, 1e6 * t_cuda / n,
+                t_cuda_aten / t_cuda);
+  }
+#endif
+  return 0;
+}
