@@ -24,6 +24,8 @@
 #include "sds/repr/nerf.h"
 #include "sds/repr/occupancy_grid.h"
 #include "sds/train/generate.h"
+#include "sds/train/regularisers.h"
+#include "sds/repr/voxel_grid.h"
 
 namespace {
 
@@ -750,4 +752,53 @@ TEST_CASE("nerf.json trained briefly on the exact prior fits the held-out views"
   INFO("geometry IoU " << *r.geometry_iou);
   CHECK(*r.geometry_iou >= 0.6);
   CHECK(std::filesystem::exists(dir / "export" / "mesh.obj"));
+}
+
+TEST_CASE("regularisers equal threestudio's formulas", "[train][regularisers]") {
+  at::manual_seed(11);
+  sds::RenderOutput r;
+  r.alpha = at::rand({2, 1, 4, 4}, kF64);
+  r.alpha.view({-1})[0] = 0.0;  // an empty ray (not counted by the orientation term)
+  r.z_variance = at::rand({2, 1, 4, 4}, kF64);
+  r.orientation = at::rand({2, 1, 4, 4}, kF64);
+  sds::RegulariserWeights w;
+  w.sparsity = 2.0;
+  w.opacity = 3.0;
+  w.z_variance = 5.0;
+  w.orientation = sds::ScalarSchedule(10.0, 1000.0, 0, 100);  // 10 -> 1000 over 100 steps
+  const sds::GuidanceOutput out = sds::regularisation(w, r, 50, 100);
+  const at::Tensor a = r.alpha;
+  const double sparsity = (a * a + 0.01).sqrt().mean().item<double>();
+  const at::Tensor ac = a.clamp(1e-3, 1 - 1e-3);
+  const double entropy = (-(ac * ac.log() + (1 - ac) * (1 - ac).log())).mean().item<double>();
+  const double zvar = r.z_variance.index({a > 0.5}).mean().item<double>();
+  const double orient = r.orientation.sum().item<double>() / (a > 0).sum().item<double>();
+  CHECK(out.metrics.at("reg_sparsity").item<double>() == Approx(2 * sparsity));
+  CHECK(out.metrics.at("reg_opacity").item<double>() == Approx(3 * entropy));
+  CHECK(out.metrics.at("reg_z_variance").item<double>() == Approx(5 * zvar));
+  CHECK(out.metrics.at("reg_orientation").item<double>() == Approx(505 * orient));
+  CHECK(out.loss.item<double>() ==
+        Approx(2 * sparsity + 3 * entropy + 5 * zvar + 505 * orient));
+  // A term whose input the representation does not render is an error, not a silent zero.
+  sds::RenderOutput bare;
+  bare.alpha = r.alpha;
+  CHECK_THROWS_AS(sds::regularisation(w, bare, 0, 100), sds::Error);
+  sds::RegulariserWeights only_alpha;
+  only_alpha.sparsity = 1.0;
+  CHECK(sds::regularisation(only_alpha, bare, 0, 100).loss.item<double>() == Approx(sparsity));
+  CHECK_FALSE(sds::RegulariserWeights{}.any());
+  sds::Json j = sds::parse_json(R"({"sparsity": -1})", "regularisers");
+  sds::ConfigReader reader(j, "regularisers");
+  CHECK_THROWS_AS(sds::RegulariserWeights::from_config(reader), sds::Error);
+
+  // The voxel grid renders the z-variance: through its blob the weights lie within its radius of
+  // 0.5 (a faint ray's normalised weights spread over the whole cube; it is masked by alpha).
+  sds::VoxelGridOptions vo;
+  vo.resolution = 16;
+  sds::VoxelGrid grid(vo);
+  const sds::RenderOutput v = grid.render(two_views(8), {});
+  REQUIRE(v.z_variance.defined());
+  CHECK(v.alpha[0][0][4][4].item<double>() > 0.5);
+  CHECK(v.z_variance[0][0][4][4].item<double>() > 1e-4);
+  CHECK(v.z_variance[0][0][4][4].item<double>() < 0.25);
 }

@@ -171,6 +171,14 @@ TEST_CASE("resuming from a checkpoint gives the parameters of an uninterrupted r
                                      {"refine_start", 1}, {"refine_every", 3},
                                      {"max_gaussians", 1000}};
   check_resume(gs, "gaussians");
+  // NeRF: the occupancy grid (updated every 4 steps here) is part of the checkpoint.
+  sds::Json nerf =
+      sds::read_json_file(std::filesystem::path(SDS_SOURCE_DIR) / "examples/configs/nerf.json");
+  nerf["camera_sampler"]["height"] = 16;
+  nerf["camera_sampler"]["width"] = 16;
+  nerf["representation"]["occupancy_grid"] = {{"resolution", 16}, {"update_every", 4},
+                                              {"warmup_steps", 6}};
+  check_resume(nerf, "nerf");
 }
 
 TEST_CASE("a NaN stops the run naming the step and the part, keeping the last checkpoint",
@@ -216,7 +224,9 @@ TEST_CASE("bad configs are clear errors", "[trainer][errors]") {
 TEST_CASE("every shipped config builds", "[trainer]") {
   std::vector<std::filesystem::path> paths;
   const auto configs = std::filesystem::path(SDS_SOURCE_DIR) / "examples/configs";
-  for (const char* name : {"default.json", "quick.json"}) paths.push_back(configs / name);
+  for (const char* name : {"default.json", "quick.json", "gaussians.json", "nerf.json"}) {
+    paths.push_back(configs / name);
+  }
   for (const auto& entry : std::filesystem::directory_iterator(configs / "eval")) {
     paths.push_back(entry.path());
   }

@@ -28,6 +28,68 @@ void bind_ops(py::module_& m) {
       .def_readonly("weights", &CompositeRaysOutput::weights, DOC_ops_CompositeRaysOutput_weights);
   m.def("composite_rays", &composite_rays, py::arg("sigmas"), py::arg("rgbs"), py::arg("deltas"),
         py::arg("ts"), py::call_guard<py::gil_scoped_release>(), DOC_ops_composite_rays);
+  m.def("composite_rays_packed", &composite_rays_packed, py::arg("sigmas"), py::arg("rgbs"),
+        py::arg("deltas"), py::arg("ts"), py::arg("ray_offsets"),
+        py::call_guard<py::gil_scoped_release>(), DOC_ops_composite_rays_packed);
+  py::classh<MarchedSamples>(m, "MarchedSamples", DOC_ops_MarchedSamples)
+      .def_readonly("ray_offsets", &MarchedSamples::ray_offsets, DOC_ops_MarchedSamples_ray_offsets)
+      .def_readonly("ray_indices", &MarchedSamples::ray_indices, DOC_ops_MarchedSamples_ray_indices)
+      .def_readonly("t_starts", &MarchedSamples::t_starts, DOC_ops_MarchedSamples_t_starts)
+      .def_readonly("t_ends", &MarchedSamples::t_ends, DOC_ops_MarchedSamples_t_ends);
+  m.def(
+      "march_rays",
+      [](const at::Tensor& origins, const at::Tensor& directions, const at::Tensor& near,
+         const at::Tensor& far, const at::Tensor& occupancy, double bound, double step_size,
+         const std::optional<at::Tensor>& jitter) {
+        return march_rays(origins, directions, near, far, occupancy, bound, step_size,
+                          or_undefined(jitter));
+      },
+      py::arg("origins"), py::arg("directions"), py::arg("near"), py::arg("far"),
+      py::arg("occupancy"), py::arg("bound"), py::arg("step_size"), py::arg("jitter") = py::none(),
+      py::call_guard<py::gil_scoped_release>(), DOC_ops_march_rays);
+
+  py::classh<HashGridOptions>(m, "HashGridOptions", DOC_ops_HashGridOptions)
+      .def(py::init([](int64_t n_levels, int64_t n_features_per_level, int64_t log2_hashmap_size,
+                       int64_t base_resolution, double per_level_scale) {
+             return HashGridOptions{n_levels, n_features_per_level, log2_hashmap_size,
+                                    base_resolution, per_level_scale};
+           }),
+           py::kw_only(), py::arg("n_levels") = 16, py::arg("n_features_per_level") = 2,
+           py::arg("log2_hashmap_size") = 19, py::arg("base_resolution") = 16,
+           py::arg("per_level_scale") = 2.0)
+      .def_readwrite("n_levels", &HashGridOptions::n_levels, DOC_ops_HashGridOptions_n_levels)
+      .def_readwrite("n_features_per_level", &HashGridOptions::n_features_per_level,
+                     DOC_ops_HashGridOptions_n_features_per_level)
+      .def_readwrite("log2_hashmap_size", &HashGridOptions::log2_hashmap_size,
+                     DOC_ops_HashGridOptions_log2_hashmap_size)
+      .def_readwrite("base_resolution", &HashGridOptions::base_resolution,
+                     DOC_ops_HashGridOptions_base_resolution)
+      .def_readwrite("per_level_scale", &HashGridOptions::per_level_scale,
+                     DOC_ops_HashGridOptions_per_level_scale);
+  py::classh<HashGridLevel>(m, "HashGridLevel", DOC_ops_HashGridLevel)
+      .def_readonly("scale", &HashGridLevel::scale, DOC_ops_HashGridLevel_scale)
+      .def_readonly("resolution", &HashGridLevel::resolution, DOC_ops_HashGridLevel_resolution)
+      .def_readonly("offset", &HashGridLevel::offset, DOC_ops_HashGridLevel_offset)
+      .def_readonly("size", &HashGridLevel::size, DOC_ops_HashGridLevel_size)
+      .def_readonly("hashed", &HashGridLevel::hashed, DOC_ops_HashGridLevel_hashed);
+  py::classh<HashGridLayout>(m, "HashGridLayout", DOC_ops_HashGridLayout)
+      .def(py::init(&HashGridLayout::make), py::arg("options"), DOC_ops_HashGridLayout_make)
+      .def_readonly("options", &HashGridLayout::options)
+      .def_readonly("levels", &HashGridLayout::levels)
+      .def_readonly("n_entries", &HashGridLayout::n_entries, DOC_ops_HashGridLayout_n_entries)
+      .def_property_readonly("n_params", &HashGridLayout::n_params, DOC_ops_HashGridLayout_n_params)
+      .def_property_readonly("n_output_dims", &HashGridLayout::n_output_dims,
+                             DOC_ops_HashGridLayout_n_output_dims);
+  m.def(
+      "hash_grid_init",
+      [](const HashGridLayout& layout, const py::handle& device,
+         const std::optional<at::Generator>& generator) {
+        return hash_grid_init(layout, device_arg(device), generator);
+      },
+      py::arg("layout"), py::arg("device") = py::none(), py::arg("generator") = py::none(),
+      DOC_ops_hash_grid_init);
+  m.def("hash_grid_encode", &hash_grid_encode, py::arg("params"), py::arg("points"),
+        py::arg("layout"), py::call_guard<py::gil_scoped_release>(), DOC_ops_hash_grid_encode);
   m.def("trilinear_sample", &trilinear_sample, py::arg("grid"), py::arg("points"),
         py::call_guard<py::gil_scoped_release>(), DOC_ops_trilinear_sample);
   m.def("spherical_harmonics", &spherical_harmonics, py::arg("degree"), py::arg("dirs"),

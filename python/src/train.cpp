@@ -187,6 +187,19 @@ void bind_train(py::module_& m) {
       py::arg("configs"), py::arg("seeds"), py::arg("out"), py::arg("concepts"),
       py::arg("threshold_db"), py::arg("small"), py::arg("log"));
 
+  py::classh<RegulariserWeights>(m, "RegulariserWeights", DOC_RegulariserWeights)
+      .def(py::init([](const py::object& weights, const py::kwargs& kwargs) {
+             Json j = part_config(weights, kwargs, "regularisers");
+             ConfigReader reader(j, "regularisers");
+             return RegulariserWeights::from_config(reader);
+           }),
+           py::arg("weights") = py::none(),
+           ("From a dict and/or keyword arguments (numbers or schedules).\n\n" +
+            std::string(DOC_RegulariserWeights_from_config))
+               .c_str())
+      .def("any", &RegulariserWeights::any, DOC_RegulariserWeights_any);
+  m.def("regularisation", &regularisation, py::arg("weights"), py::arg("render"), py::arg("step"),
+        py::arg("total_steps"), py::call_guard<py::gil_scoped_release>(), DOC_regularisation);
   m.def(
       "score_views",
       [](Representation& r, const CameraBatch& cameras, const at::Tensor& target,

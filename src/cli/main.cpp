@@ -7,9 +7,11 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "sds/core/allocator.h"
 #include "sds/core/error.h"
 
 int main(int argc, char** argv) {
+  sds::keep_freed_memory();
   CLI::App app{"sds: score distillation on the exact prior"};
   app.require_subcommand(1);
   sds::cli::add_generate(app);

@@ -17,6 +17,8 @@ namespace sds {
 namespace {
 
 constexpr uint64_t kOccupancyStream = 0x6f636367;  // "occg": the occupancy updates' draws
+// Points per query outside training (inside(), lattices): bounds the activations held at once.
+constexpr int64_t kQueryChunk = int64_t{1} << 16;
 
 // A bias-free MLP as torch.nn.Linear initialises it: widths[0] -> ... -> widths.back().
 std::vector<at::Tensor> make_mlp(const std::vector<int64_t>& widths, at::Generator& generator) {
@@ -202,7 +204,14 @@ std::unique_ptr<Representation> Nerf::from_config(ConfigReader& c, const BuildCo
   o.grid_lr = c.get("grid_lr", o.grid_lr);
   o.mlp_lr = c.get("mlp_lr", o.mlp_lr);
   o.background_lr = c.get("background_lr", o.background_lr);
-  o.isosurface_threshold = c.get("isosurface_threshold", o.isosurface_threshold);
+  if (c.has("isosurface_threshold") && c.raw("isosurface_threshold").is_string()) {
+    const std::string mode = c.get<std::string>("isosurface_threshold", "");
+    SDS_CHECK(mode == "auto", "{}.isosurface_threshold: expected a number or \"auto\", got \"{}\"",
+              c.where(), mode);
+    o.isosurface_auto = true;
+  } else {
+    o.isosurface_threshold = c.get("isosurface_threshold", o.isosurface_threshold);
+  }
   o.mesh_resolution = c.get("mesh_resolution", o.mesh_resolution);
   auto nerf = std::make_unique<Nerf>(o, context.seed);
   nerf->to(context.device);
@@ -452,14 +461,36 @@ void Nerf::after_step(int64_t step, OptimizerState&) {
   if (options_.grid_prune && occupancy_.updates_at(step + 1)) update_occupancy(step + 1);
 }
 
+at::Tensor Nerf::density_lattice(int64_t n) const {
+  at::NoGradGuard no_grad;
+  const double r = options_.radius;
+  const at::Tensor coord =
+      at::linspace(-r, r, n, at::TensorOptions(at::kFloat).device(grid_.device()));
+  auto xyz = at::meshgrid({coord, coord, coord}, "ij");
+  const at::Tensor points = at::stack({xyz[0], xyz[1], xyz[2]}, -1).view({-1, 3});
+  std::vector<at::Tensor> parts;
+  for (int64_t i = 0; i < points.size(0); i += kQueryChunk) {
+    parts.push_back(density(points.slice(0, i, i + kQueryChunk)));
+  }
+  return at::cat(parts).view({n, n, n}).cpu();
+}
+
+double Nerf::isosurface_level() const {
+  if (!options_.isosurface_auto) return options_.isosurface_threshold;
+  const at::Tensor sigma = density_lattice(64);
+  const at::Tensor some = sigma.masked_select(sigma > 1e-5);
+  SDS_CHECK(some.numel() > 0, "nerf: the density is zero everywhere; no \"auto\" iso-surface");
+  return some.mean().item<double>();
+}
+
 at::Tensor Nerf::inside(const at::Tensor& points) const {
   at::NoGradGuard no_grad;
   check_shape(points, "nerf inside: points", {-1, 3}, "[N, 3]");
+  const double level = isosurface_level();
   std::vector<at::Tensor> parts;
-  constexpr int64_t kChunk = 1 << 16;
-  for (int64_t i = 0; i < points.size(0); i += kChunk) {
-    const at::Tensor x = points.slice(0, i, i + kChunk).to(grid_.device(), at::kFloat);
-    parts.push_back(density(x) >= options_.isosurface_threshold);
+  for (int64_t i = 0; i < points.size(0); i += kQueryChunk) {
+    const at::Tensor x = points.slice(0, i, i + kQueryChunk).to(grid_.device(), at::kFloat);
+    parts.push_back(density(x) >= level);
   }
   if (parts.empty()) return at::zeros({0}, at::TensorOptions(at::kBool).device(points.device()));
   return at::cat(parts).to(points.device());
@@ -467,20 +498,12 @@ at::Tensor Nerf::inside(const at::Tensor& points) const {
 
 Mesh Nerf::extract_mesh() const {
   at::NoGradGuard no_grad;
-  const int64_t n = options_.mesh_resolution;
-  const double r = options_.radius;
-  const at::Tensor coord = at::linspace(-r, r, n, at::TensorOptions(at::kFloat).device(grid_.device()));
-  auto xyz = at::meshgrid({coord, coord, coord}, "ij");
-  const at::Tensor points = at::stack({xyz[0], xyz[1], xyz[2]}, -1).view({-1, 3});
-  std::vector<at::Tensor> parts;
-  for (int64_t i = 0; i < points.size(0); i += 1 << 16) {
-    parts.push_back(density(points.slice(0, i, i + (1 << 16))));
-  }
-  const at::Tensor sigma = at::cat(parts).view({n, n, n}).cpu();
-  Mesh mesh = marching_cubes(sigma, options_.isosurface_threshold, {-r, -r, -r}, {r, r, r});
+  const double r = options_.radius, level = isosurface_level();
+  const at::Tensor sigma = density_lattice(options_.mesh_resolution);
+  Mesh mesh = marching_cubes(sigma, level, {-r, -r, -r}, {r, r, r});
   SDS_CHECK(mesh.num_faces() > 0,
-            "nerf: the density never reaches isosurface_threshold = {} (its maximum is {})",
-            options_.isosurface_threshold, sigma.max().item<double>());
+            "nerf: the density never reaches the iso-surface level {} (its maximum is {})", level,
+            sigma.max().item<double>());
   mesh.colors = query(mesh.vertices.to(at::kFloat)).second.cpu().clamp(0, 1);
   return mesh;
 }

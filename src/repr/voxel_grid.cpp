@@ -108,6 +108,10 @@ RenderOutput VoxelGrid::render(const CameraBatch& cameras, const RenderOptions& 
   result.rgb = color.view({b, h, w, 3}).permute({0, 3, 1, 2});
   result.alpha = out.alpha.view({b, 1, h, w});
   result.depth = out.depth.view({b, 1, h, w});
+  // HiFA's z-variance under the normalised weights (the z_variance regulariser's input).
+  const at::Tensor wn = out.weights / out.alpha.clamp_min(1e-5).unsqueeze(1);
+  const at::Tensor z_mean = (wn * ts).sum(1, true);
+  result.z_variance = (wn * (ts - z_mean).square()).sum(1).view({b, 1, h, w});
   return result;
 }
 

@@ -67,10 +67,13 @@ struct NerfOptions {
   double background_lr = 0.001;
   /// The solid (inside(), mesh export) is sigma >= isosurface_threshold (threestudio: 25).
   double isosurface_threshold = 25.0;
+  /// JSON "isosurface_threshold": "auto": the level is instead the mean sigma over the points of
+  /// a 64^3 lattice of the box where sigma > 1e-5 (threestudio's "auto", the Magic3D configs').
+  bool isosurface_auto = false;
   int64_t mesh_resolution = 128;
 };
 
-/// The NeRF. Exports "obj" and "mesh_ply" (marching cubes of sigma at isosurface_threshold,
+/// The NeRF. Exports "obj" and "mesh_ply" (marching cubes of sigma at isosurface_level(),
 /// vertex colours from the albedo). Renders rgb, alpha, depth (not divided by alpha), normal
 /// (sum of w_i n_i; undefined without normals), z_variance and orientation (with normals).
 class Nerf : public Representation {
@@ -91,8 +94,10 @@ class Nerf : public Representation {
                        OptimizerState& optimizer) override;
   std::vector<std::string> export_formats() const override { return {"obj", "mesh_ply"}; }
   void export_file(const std::filesystem::path& path, const std::string& format) override;
-  /// Inside where sigma >= isosurface_threshold.
+  /// Inside where sigma >= isosurface_level().
   at::Tensor inside(const at::Tensor& points) const override;
+  /// The density level of the solid: isosurface_threshold, or its "auto" value.
+  double isosurface_level() const;
 
   /// Density sigma `[N]` and albedo `[N, 3]` at world points `[N, 3]` (float32, on the NeRF's
   /// device); differentiable.
@@ -102,7 +107,7 @@ class Nerf : public Representation {
   /// Unit normals -grad sigma / |grad sigma| `[N, 3]` by options().normal_type ("none": an
   /// sds::Error), differentiable.
   at::Tensor normals(const at::Tensor& points, const at::Tensor& sigma) const;
-  /// The iso-surface of sigma at isosurface_threshold over the box, coloured by the albedo.
+  /// The iso-surface of sigma at isosurface_level() over the box, coloured by the albedo.
   Mesh extract_mesh() const;
 
   /// The marching step sqrt(3) 2 radius / samples_per_ray.
@@ -113,6 +118,8 @@ class Nerf : public Representation {
 
  private:
   at::Tensor encode(const at::Tensor& points) const;
+  // sigma at the points of an n^3 lattice of the box, [n, n, n] on the CPU, without gradients.
+  at::Tensor density_lattice(int64_t n) const;
   // sigma from the density MLP's output [N] at world points [N, 3] (bias, activation).
   at::Tensor activated_density(const at::Tensor& raw, const at::Tensor& points) const;
   // nerfacc's update of the occupancy grid at `step`, with sigma times the step size.

@@ -8,7 +8,7 @@ import torch
 import typing
 from . import ops
 from . import models
-__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nfsd', 'NoiseSchedule', 'OrbitSampler', 'ParameterGroup', 'PersonalisablePrior', 'Prior', 'ReferenceView', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'StableDiffusionPrior', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'models', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'view_sector']
+__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nerf', 'Nfsd', 'NoiseSchedule', 'OccupancyGrid', 'OrbitSampler', 'ParameterGroup', 'PersonalisablePrior', 'Prior', 'ReferenceView', 'RegulariserWeights', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'StableDiffusionPrior', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'keep_freed_memory', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'models', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'regularisation', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'view_sector']
 class Error(RuntimeError):
     pass
 class Camera:
@@ -685,16 +685,40 @@ class RenderOptions:
     @background.setter
     def background(self, arg0: typing.Annotated[collections.abc.Sequence[typing.SupportsFloat], "FixedSize(3)"]) -> None:
         ...
+    @property
+    def generator(self) -> torch.Generator | None:
+        """
+        The draws of training-time augmentation (the NeRF's random light and shading mode); unset
+        for the deterministic evaluation render.
+        """
+    @generator.setter
+    def generator(self, arg0: torch.Generator | None) -> None:
+        ...
+    @property
+    def step(self) -> int:
+        """
+        The 0-based training step of the render (schedules such as the NeRF's albedo-only warm-up);
+        -1 outside training.
+        """
+    @step.setter
+    def step(self, arg0: typing.SupportsInt) -> None:
+        ...
 class RenderOutput:
     """
     What a representation renders: rgb `[B, 3, H, W]` in [0, 1] (composited over the background),
     alpha `[B, 1, H, W]`, depth `[B, 1, H, W]` (expected distance along the ray, 0 where empty),
-    normal `[B, 3, H, W]` (undefined when the representation has none).
+    normal `[B, 3, H, W]` (undefined when the representation has none). The regularisers'
+    inputs are per pixel `[B, 1, H, W]` and undefined where they do not apply: z_variance, the
+    variance of the sample depths under the normalised weights (HiFA; volumetric renderers), and
+    orientation, sum_i stopgrad(w_i) max(0, <n_i, d>)^2 over the ray's samples (Ref-NeRF /
+    DreamFusion; renderers with per-sample normals).
     """
     alpha: torch.Tensor
     depth: torch.Tensor
     normal: torch.Tensor
+    orientation: torch.Tensor
     rgb: torch.Tensor
+    z_variance: torch.Tensor
     def __init__(self, rgb: torch.Tensor, alpha: torch.Tensor, depth: torch.Tensor | None = None, normal: torch.Tensor | None = None) -> None:
         ...
 class Mesh:
@@ -759,9 +783,15 @@ class Representation:
         """
         Every trainable tensor (of every parameter group), for a torch optimiser.
         """
+    @typing.overload
     def render(self, cameras: CameraBatch, background: typing.Annotated[collections.abc.Sequence[typing.SupportsFloat], "FixedSize(3)"] = [1.0, 1.0, 1.0]) -> RenderOutput:
         """
         Renders the cameras on the representation's device; differentiable w.r.t. the parameters.
+        """
+    @typing.overload
+    def render(self, cameras: CameraBatch, options: RenderOptions) -> RenderOutput:
+        """
+        With every render option (the training step and generator of augmentation).
         """
     def to(self, device: typing.Any) -> None:
         """
@@ -787,6 +817,116 @@ class VoxelGrid(Representation):
     def query(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """
         Density sigma and rgb at world points `[N, 3]` (on the grid's device): `[N]` and `[N, 3]`.
+        """
+class OccupancyGrid:
+    """
+    The grid over the cube [-bound, bound]^3, on one device. Occupancies start at 0 and every cell
+    is marched until the first update (nerfacc updates before its first render).
+    """
+    def __init__(self, bound: typing.SupportsFloat = 1.0, *, resolution: typing.SupportsInt = 128, update_every: typing.SupportsInt = 16, warmup_steps: typing.SupportsInt = 256, ema_decay: typing.SupportsFloat = 0.95, occ_threshold: typing.SupportsFloat = 0.01, device: typing.Any = None) -> None:
+        """
+        Keywords as OccupancyGridOptions.
+        
+        sds::Error on a resolution outside 1..512, a bound or threshold that is not positive, a
+        decay outside [0, 1] or an update interval below 1.
+        """
+    def cell_centres(self) -> torch.Tensor:
+        """
+        World centres of all cells `[R^3, 3]` in the order of occupancy().view(-1).
+        """
+    def march(self, origins: torch.Tensor, directions: torch.Tensor, step_size: typing.SupportsFloat, jitter: torch.Tensor | None = None) -> ops.MarchedSamples:
+        """
+        Marches rays (origins, unit directions [R, 3]) through the occupied cells in steps of
+        `step_size` from their entry into the cube to their exit (ops::march_rays); `jitter` [R]
+        in [0, 1) offsets each ray's first step (stratified sampling), undefined for none.
+        """
+    def reset(self, evaluate: collections.abc.Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """
+        Refreshes every cell without decay (occ = evaluate at the cell centre), e.g. after loading
+        a checkpoint or for a field set from outside.
+        """
+    def update(self, step: typing.SupportsInt, evaluate: collections.abc.Callable[[torch.Tensor], torch.Tensor], generator: torch.Generator) -> None:
+        """
+        nerfacc's update at `step`: before warmup_steps every cell, afterwards a quarter of the
+        cells drawn uniformly plus as many of the occupied ones; each chosen cell is evaluated at a
+        uniformly jittered point inside it and its occupancy becomes max(occ decay, new). Then the
+        bit grid is refreshed. Draws from `generator` (on the grid's device). One host sync (the
+        number of occupied cells) after the warm-up.
+        """
+    def updates_at(self, step: typing.SupportsInt) -> bool:
+        """
+        Whether `step` (0-based) updates the grid: every update_every steps.
+        """
+    @property
+    def binary(self) -> torch.Tensor:
+        """
+        The bit grid `[R, R, R]` bool.
+        """
+    @property
+    def occupancy(self) -> torch.Tensor:
+        """
+        The EMA occupancy `[R, R, R]` float32, indexed [x, y, z].
+        """
+    @property
+    def threshold(self) -> torch.Tensor:
+        """
+        The current threshold min(mean occupancy, occ_threshold) (a device scalar).
+        """
+    @property
+    def updated(self) -> bool:
+        """
+        Whether the grid has been updated, reset or set since it was made.
+        """
+class Nerf(Representation):
+    """
+    The NeRF. Exports "obj" and "mesh_ply" (marching cubes of sigma at isosurface_level(),
+    vertex colours from the albedo). Renders rgb, alpha, depth (not divided by alpha), normal
+    (sum of w_i n_i; undefined without normals), z_variance and orientation (with normals).
+    """
+    def __init__(self, config: typing.Any = None, seed: typing.SupportsInt = 0, **kwargs) -> None:
+        """
+        Built from the keys of a config's "representation" (a dict and/or keyword arguments) and a seed.
+        
+        Options of the NeRF; JSON keys are the field names ("grid" takes tiny-cuda-nn's HashGrid
+        names, "occupancy_grid" OccupancyGridOptions'). Defaults are threestudio's text-to-3D ones
+        (configs/dreamfusion-sd.yaml) unless a comment says otherwise.
+        """
+    def density(self, points: torch.Tensor) -> torch.Tensor:
+        """
+        Density alone (the occupancy grid's and the normals' queries).
+        """
+    def extract_mesh(self) -> Mesh:
+        """
+        The iso-surface of sigma at isosurface_level() over the box, coloured by the albedo.
+        """
+    def isosurface_level(self) -> float:
+        """
+        The density level of the solid: isosurface_threshold, or its "auto" value.
+        """
+    def normals(self, points: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """
+        Unit normals -grad sigma / |grad sigma| `[N, 3]` by options().normal_type ("none": an
+        sds::Error), differentiable.
+        """
+    def query(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        Density sigma `[N]` and albedo `[N, 3]` at world points `[N, 3]` (float32, on the NeRF's
+        device); differentiable.
+        """
+    @property
+    def grid_layout(self) -> ops.HashGridLayout:
+        """
+        The hash grid's layout.
+        """
+    @property
+    def occupancy_grid(self) -> OccupancyGrid:
+        """
+        The occupancy grid it marches.
+        """
+    @property
+    def step_size(self) -> float:
+        """
+        The marching step sqrt(3) 2 radius / samples_per_ray.
         """
 class Gaussians(Representation):
     """
@@ -890,6 +1030,23 @@ class Trainer:
     @property
     def total_steps(self) -> int:
         ...
+class RegulariserWeights:
+    """
+    The regularisers' weights as schedules (0: off), threestudio's lambda_orient,
+    lambda_sparsity, lambda_opaque and lambda_z_variance. JSON (under "trainer"):
+    "regularisers": {"orientation": [0, 10, 1000, 5000], "sparsity": 1, ...}.
+    """
+    def __init__(self, weights: typing.Any = None, **kwargs) -> None:
+        """
+        From a dict and/or keyword arguments (numbers or schedules).
+        
+        Reads the object's keys ("orientation", "sparsity", "opacity", "z_variance"); a negative
+        weight is an sds::Error.
+        """
+    def any(self) -> bool:
+        """
+        Whether any weight is ever non-zero.
+        """
 def _evaluate(configs: collections.abc.Sequence[os.PathLike | str | bytes], seeds: typing.SupportsInt, out: os.PathLike | str | bytes, concepts: collections.abc.Sequence[str], threshold_db: typing.SupportsFloat, small: bool, log: typing.Any) -> dict:
     ...
 def _generate(config: typing.Any, out_dir: os.PathLike | str | bytes, resume: bool, exports: collections.abc.Sequence[str], turntable: bool, on_step: typing.Any) -> dict:
@@ -926,6 +1083,16 @@ def held_out_views(radius: typing.SupportsFloat = 3.0, fovy_deg: typing.Supports
     """
     The exact prior's 24 held-out views: azimuth 5 + 30k degrees (k = 0..11) at elevations 7.5
     and 22.5 degrees; none lies on the component grid.
+    """
+def keep_freed_memory() -> bool:
+    """
+    Makes the C allocator (glibc) keep freed memory for reuse instead of returning every large
+    block to the system at once. A CPU training step allocates and frees hundreds of megabytes of
+    activations; unmapped and mapped again each step, they cost a page fault per 4 KiB, which
+    measured 40% of the NeRF's wall time on 2 cores (docs/results.md). The price: the process
+    keeps its peak memory. The `sds` command line and the tests call it at start; a program of
+    its own may, as the first thing in main(). No-op with another C library; returns whether it
+    applied.
     """
 def make_camera_sampler(config: typing.Any = None, **kwargs) -> CameraSampler:
     """
@@ -967,6 +1134,13 @@ def read_config(path: os.PathLike | str | bytes) -> typing.Any:
 def register_prior(name: str, factory: collections.abc.Callable) -> None:
     """
     Registers a Python prior under `name` for configs ({"type": name, ...}): factory(config_dict) returns an sds.Prior.
+    """
+def regularisation(weights: RegulariserWeights, render: RenderOutput, step: typing.SupportsInt, total_steps: typing.SupportsInt) -> GuidanceOutput:
+    """
+    The weighted sum of the regularisers of `render` at 0-based `step` of `total_steps`, and each
+    weighted term as a metric ("reg_orientation", ...). A term with a non-zero weight whose input
+    the representation does not render (orientation and z_variance: RenderOutput's fields) is an
+    sds::Error naming it. No host sync.
     """
 def score_views(representation: Representation, cameras: CameraBatch, target: torch.Tensor, background: typing.Annotated[collections.abc.Sequence[typing.SupportsFloat], "FixedSize(3)"] = [1.0, 1.0, 1.0]) -> dict:
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections.abc
 import torch
 import typing
-__all__: list[str] = ['CompositeRaysOutput', 'ProjectedGaussians', 'RasterizeMeta', 'RasterizeResult', 'RasterizedPixels', 'TileIntersections', 'camera_centers', 'composite_rays', 'intersect_tiles', 'project_gaussians', 'rasterize', 'rasterize_to_pixels', 'spherical_harmonics', 'trilinear_sample']
+__all__: list[str] = ['CompositeRaysOutput', 'HashGridLayout', 'HashGridLevel', 'HashGridOptions', 'MarchedSamples', 'ProjectedGaussians', 'RasterizeMeta', 'RasterizeResult', 'RasterizedPixels', 'TileIntersections', 'camera_centers', 'composite_rays', 'composite_rays_packed', 'hash_grid_encode', 'hash_grid_init', 'intersect_tiles', 'march_rays', 'project_gaussians', 'rasterize', 'rasterize_to_pixels', 'spherical_harmonics', 'trilinear_sample']
 class CompositeRaysOutput:
     """
     The composited image quantities of R rays with S samples each.
@@ -28,8 +28,137 @@ class CompositeRaysOutput:
     @property
     def weights(self) -> torch.Tensor:
         """
-        [R, S] per-sample weights w_i
+        [R, S] per-sample weights w_i ([N] for packed samples)
         """
+class MarchedSamples:
+    """
+    Packed samples of R rays: ray r owns samples ray_offsets[r] .. ray_offsets[r + 1] - 1, near to
+    far; sample i is the interval [t_starts[i], t_ends[i]] of ray ray_indices[i].
+    """
+    @property
+    def ray_indices(self) -> torch.Tensor:
+        """
+        [N] int64
+        """
+    @property
+    def ray_offsets(self) -> torch.Tensor:
+        """
+        [R + 1] int64, from 0 to N
+        """
+    @property
+    def t_ends(self) -> torch.Tensor:
+        """
+        [N]
+        """
+    @property
+    def t_starts(self) -> torch.Tensor:
+        """
+        [N]
+        """
+class HashGridOptions:
+    """
+    The encoding's settings, with tiny-cuda-nn's "HashGrid" JSON names and defaults.
+    """
+    def __init__(self, *, n_levels: typing.SupportsInt = 16, n_features_per_level: typing.SupportsInt = 2, log2_hashmap_size: typing.SupportsInt = 19, base_resolution: typing.SupportsInt = 16, per_level_scale: typing.SupportsFloat = 2.0) -> None:
+        ...
+    @property
+    def base_resolution(self) -> int:
+        """
+        N0: vertices per axis of the coarsest level, >= 2
+        """
+    @base_resolution.setter
+    def base_resolution(self, arg0: typing.SupportsInt) -> None:
+        ...
+    @property
+    def log2_hashmap_size(self) -> int:
+        """
+        log2 T: entries of a hashed level, 4..24
+        """
+    @log2_hashmap_size.setter
+    def log2_hashmap_size(self, arg0: typing.SupportsInt) -> None:
+        ...
+    @property
+    def n_features_per_level(self) -> int:
+        """
+        F: features per level, 1, 2, 4 or 8
+        """
+    @n_features_per_level.setter
+    def n_features_per_level(self, arg0: typing.SupportsInt) -> None:
+        ...
+    @property
+    def n_levels(self) -> int:
+        """
+        L: grid levels, 1..32
+        """
+    @n_levels.setter
+    def n_levels(self, arg0: typing.SupportsInt) -> None:
+        ...
+    @property
+    def per_level_scale(self) -> float:
+        """
+        b: resolution growth from one level to the next, >= 1
+        """
+    @per_level_scale.setter
+    def per_level_scale(self, arg0: typing.SupportsFloat) -> None:
+        ...
+class HashGridLevel:
+    """
+    One level of the grid, as tiny-cuda-nn lays it out.
+    """
+    @property
+    def hashed(self) -> bool:
+        """
+        resolution^3 > size: vertices are hashed, else indexed densely
+        """
+    @property
+    def offset(self) -> int:
+        """
+        first entry (row of the parameters) of the level
+        """
+    @property
+    def resolution(self) -> int:
+        """
+        ceil(scale) + 1 vertices per axis
+        """
+    @property
+    def scale(self) -> float:
+        """
+        2^(l log2 b) N0 - 1, computed in float32 as tiny-cuda-nn does
+        """
+    @property
+    def size(self) -> int:
+        """
+        entries: min(next multiple of 8 of resolution^3, T)
+        """
+class HashGridLayout:
+    """
+    The levels of a hash grid and the size of its parameters.
+    """
+    def __init__(self, options: HashGridOptions) -> None:
+        """
+        Validates `options` (an sds::Error names the bad field) and lays the levels out.
+        """
+    @property
+    def levels(self) -> list[HashGridLevel]:
+        ...
+    @property
+    def n_entries(self) -> int:
+        """
+        rows of the parameter tensor [n_entries, F]
+        """
+    @property
+    def n_output_dims(self) -> int:
+        """
+        Width of the encoding: L F.
+        """
+    @property
+    def n_params(self) -> int:
+        """
+        Parameters in all: n_entries F.
+        """
+    @property
+    def options(self) -> HashGridOptions:
+        ...
 class ProjectedGaussians:
     """
     The screen-space Gaussians of C cameras x N Gaussians. A culled pair has radii 0 and zeros
@@ -187,6 +316,40 @@ def composite_rays(sigmas: torch.Tensor, rgbs: torch.Tensor, deltas: torch.Tenso
     one floating dtype (float32 or float64) and one device (CPU, or CUDA in a build with CUDA);
     anything else is an sds::Error.
     """
+def composite_rays_packed(sigmas: torch.Tensor, rgbs: torch.Tensor, deltas: torch.Tensor, ts: torch.Tensor, ray_offsets: torch.Tensor) -> CompositeRaysOutput:
+    """
+    composite_rays over packed (ragged) samples: ray r owns samples ray_offsets[r] ..
+    ray_offsets[r + 1] - 1 of the flat arrays sigmas [N], rgbs [N, 3], deltas [N], ts [N], in
+    near-to-far order; ray_offsets [R + 1] int64, non-decreasing from 0 to N (a ray may own none:
+    alpha 0). The same formulas, kernels and gradients as composite_rays; weights are [N], and
+    their gradient is passed on (so other per-sample quantities, normals for example, can be
+    composited with them by index_add and still train the densities). Offsets are checked on the
+    CPU, and on a device with debug checks on.
+    """
+def hash_grid_encode(params: torch.Tensor, points: torch.Tensor, layout: HashGridLayout) -> torch.Tensor:
+    """
+    Encodes points `[N, 3]` of the unit cube [0, 1]^3: `[N, L F]`, level-major (channel l F + f).
+    
+    At level l a coordinate u maps to p = u scale_l + 0.5; the vertex g = floor(p) and its 7
+    neighbours are looked up (dense levels: g_x + g_y res + g_z res^2; hashed levels:
+    g_x XOR 2654435761 g_y XOR 805459861 g_z in uint32; both modulo the level's size) and
+    interpolated trilinearly. Parameter row offset_l + index holds the level's F features
+    (tiny-cuda-nn's param[(offset_l + index) F + f]), so a tiny-cuda-nn grid's parameters load
+    unchanged. Points outside the cube wrap around like tiny-cuda-nn's and stay memory-safe for
+    any value; they are not checked, for speed.
+    
+    Differentiable w.r.t. both params and points, to second order: the gradient w.r.t. points
+    (analytic normals) is itself differentiable w.r.t. params, points and the incoming gradient
+    (the mixed second derivatives of the trilinear weights; the pure ones are zero). params
+    `[n_entries, F]` float32 or float64, points of the same dtype and device (CPU, or CUDA in a
+    build with CUDA); anything else is an sds::Error. Deterministic on the CPU for any thread
+    count; CUDA accumulates gradients with atomics.
+    """
+def hash_grid_init(layout: HashGridLayout, device: typing.Any = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """
+    Fresh parameters `[n_entries, F]` uniform in [-1e-4, 1e-4] (tiny-cuda-nn's initialisation),
+    float32 on `device`, drawn from `generator` (the default CPU generator when null).
+    """
 def intersect_tiles(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Tensor, width: typing.SupportsInt, height: typing.SupportsInt, tile_size: typing.SupportsInt = 16) -> TileIntersections:
     """
     Bins projected Gaussians (means2d [C, N, 2] pixels, radii [C, N, 2] int32 with 0 = culled,
@@ -194,6 +357,22 @@ def intersect_tiles(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Te
     floor((mean - r) / tile) .. ceil((mean + r) / tile) - 1 on each axis, clamped to the image.
     Ties in depth keep the order of the Gaussians. Not differentiable. Same device for all inputs;
     the result is identical on CPU and CUDA.
+    """
+def march_rays(origins: torch.Tensor, directions: torch.Tensor, near: torch.Tensor, far: torch.Tensor, occupancy: torch.Tensor, bound: typing.SupportsFloat, step_size: typing.SupportsFloat, jitter: torch.Tensor | None = None) -> MarchedSamples:
+    """
+    Marches rays origins [R, 3], directions [R, 3] (unit length, not checked) from near [R] to
+    far [R] in steps of `step_size` through the cube [-bound, bound]^3 divided into the cells of
+    `occupancy` [X, Y, Z] (bool, indexed [x, y, z]). The candidate intervals of ray r are
+    [t_k, t_k + step_size] with t_k = near_r + (k + jitter_r) step_size, k = 0, 1, ..., while the
+    midpoint t_k + step_size / 2 is before far_r; exactly those whose midpoint lies in an occupied
+    cell are kept. Empty cells are skipped in one jump (to the first midpoint past the cell), so
+    the cost follows the occupied length, not the ray's. jitter [R] in [0, 1) (stratified
+    sampling; undefined: 0) is not checked. Not differentiable (the intervals are constants of the
+    render).
+    
+    Floating inputs share one dtype (float32 or float64) and device (CPU, or CUDA in a build with
+    CUDA); bad shapes, dtypes, devices, a step or bound that is not positive, or more samples than
+    fit in memory are an sds::Error. Deterministic; one host sync (the sample count).
     """
 def project_gaussians(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, opacities: torch.Tensor | None, viewmats: torch.Tensor, Ks: torch.Tensor, width: typing.SupportsInt, height: typing.SupportsInt, *, eps2d: typing.SupportsFloat = 0.3, near_plane: typing.SupportsFloat = 0.01, far_plane: typing.SupportsFloat = 10000000000.0, antialiased: bool = False) -> ProjectedGaussians:
     """
