@@ -53,16 +53,17 @@ double time_ms(const std::function<void()>& f, const at::Tensor& on, int reps) {
   return ms[ms.size() / 2];
 }
 
-// The encoding written with ATen ops (uint32 hash arithmetic emulated in int64 with a mask).
+// The encoding written with ATen ops (uint32 hash arithmetic emulated in int64 with a mask): the
+// indices and weights of all levels and corners first, then one gather (so that autograd's
+// backward is one index_add into one zero tensor, not one per corner and level).
 at::Tensor aten_encode(const at::Tensor& params, const at::Tensor& u, const HashGridLayout& layout) {
   const int64_t mask = 0xffffffffLL;
-  std::vector<at::Tensor> levels;
+  std::vector<at::Tensor> indices, weights;
   for (const auto& level : layout.levels) {
     const at::Tensor pos = u * level.scale + 0.5;
     const at::Tensor g = at::floor(pos);
     const at::Tensor f = pos - g;
     const at::Tensor gi = g.to(at::kLong);
-    at::Tensor acc;
     for (int c = 0; c < 8; ++c) {
       std::vector<at::Tensor> v(3), w(3);
       for (int d = 0; d < 3; ++d) {
@@ -78,13 +79,15 @@ at::Tensor aten_encode(const at::Tensor& params, const at::Tensor& u, const Hash
         index = (v[0] + v[1] * level.resolution + v[2] * (level.resolution * level.resolution)) &
                 mask;
       }
-      index = at::remainder(index, level.size) + level.offset;
-      const at::Tensor term = params.index_select(0, index) * (w[0] * w[1] * w[2]).unsqueeze(1);
-      acc = acc.defined() ? acc + term : term;
+      indices.push_back(at::remainder(index, level.size) + level.offset);
+      weights.push_back(w[0] * w[1] * w[2]);
     }
-    levels.push_back(acc);
   }
-  return at::cat(levels, 1);
+  const int64_t n = u.size(0), L = static_cast<int64_t>(layout.levels.size());
+  const at::Tensor index = at::stack(indices, 1);  // [N, L 8]
+  const at::Tensor weight = at::stack(weights, 1).unsqueeze(2);
+  const at::Tensor corners = params.index_select(0, index.view({-1})).view({n, L * 8, -1});
+  return (corners * weight).view({n, L, 8, -1}).sum(2).view({n, -1});
 }
 
 struct Grads {

@@ -33,7 +33,7 @@ step unet_vs_diffusers "$PY" bench/sd_unet_compare.py --config sd21-base --devic
   --dtype float16 --size 64 --batch 2 --repeats 20
 step sds_step_split "$PY" bench/sd_step_breakdown.py --pipeline sd21-base --device cuda \
   --resolution 512 --render 256 --steps 10
-for bench in bench_gaussian_raster bench_trilinear_sample bench_composite_rays; do
+for bench in bench_gaussian_raster bench_trilinear_sample bench_composite_rays bench_hash_grid; do
   step "$bench" "$BUILD/bench/$bench"
 done
 echo "failed steps: $failed"

@@ -1,10 +1,11 @@
-// The tests' main: Catch's, after the allocator setting the command line uses too.
+// The tests' main: Catch's, in a process whose allocator keeps freed memory (as the command
+// line's).
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
 #include "sds/core/allocator.h"
 
 int main(int argc, char** argv) {
-  sds::keep_freed_memory();
+  sds::restart_keeping_freed_memory(argv);
   return Catch::Session().run(argc, argv);
 }

@@ -111,7 +111,6 @@ Metrics metrics_arg(const py::handle& metrics) {
 }
 
 void bind_core(py::module_& m) {
-  m.def("keep_freed_memory", &keep_freed_memory, DOC_keep_freed_memory);
   m.def("built_with_cuda", &built_with_cuda, DOC_built_with_cuda);
   m.def("set_debug_checks", &set_debug_checks, py::arg("on"), DOC_set_debug_checks);
   m.def("debug_checks", &debug_checks, DOC_debug_checks);

@@ -11,7 +11,7 @@
 #include "sds/core/error.h"
 
 int main(int argc, char** argv) {
-  sds::keep_freed_memory();
+  sds::restart_keeping_freed_memory(argv);
   CLI::App app{"sds: score distillation on the exact prior"};
   app.require_subcommand(1);
   sds::cli::add_generate(app);

@@ -8,7 +8,7 @@ import torch
 import typing
 from . import ops
 from . import models
-__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nerf', 'Nfsd', 'NoiseSchedule', 'OccupancyGrid', 'OrbitSampler', 'ParameterGroup', 'PersonalisablePrior', 'Prior', 'ReferenceView', 'RegulariserWeights', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'StableDiffusionPrior', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'keep_freed_memory', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'models', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'regularisation', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'view_sector']
+__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nerf', 'Nfsd', 'NoiseSchedule', 'OccupancyGrid', 'OrbitSampler', 'ParameterGroup', 'PersonalisablePrior', 'Prior', 'ReferenceView', 'RegulariserWeights', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'StableDiffusionPrior', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'models', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'regularisation', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'view_sector']
 class Error(RuntimeError):
     pass
 class Camera:
@@ -1083,16 +1083,6 @@ def held_out_views(radius: typing.SupportsFloat = 3.0, fovy_deg: typing.Supports
     """
     The exact prior's 24 held-out views: azimuth 5 + 30k degrees (k = 0..11) at elevations 7.5
     and 22.5 degrees; none lies on the component grid.
-    """
-def keep_freed_memory() -> bool:
-    """
-    Makes the C allocator (glibc) keep freed memory for reuse instead of returning every large
-    block to the system at once. A CPU training step allocates and frees hundreds of megabytes of
-    activations; unmapped and mapped again each step, they cost a page fault per 4 KiB, which
-    measured 40% of the NeRF's wall time on 2 cores (docs/results.md). The price: the process
-    keeps its peak memory. The `sds` command line and the tests call it at start; a program of
-    its own may, as the first thing in main(). No-op with another C library; returns whether it
-    applied.
     """
 def make_camera_sampler(config: typing.Any = None, **kwargs) -> CameraSampler:
     """
