@@ -56,7 +56,8 @@ double time_ms(const std::function<void()>& f, const at::Tensor& on, int reps) {
 // The encoding written with ATen ops (uint32 hash arithmetic emulated in int64 with a mask): the
 // indices and weights of all levels and corners first, then one gather (so that autograd's
 // backward is one index_add into one zero tensor, not one per corner and level).
-at::Tensor aten_encode(const at::Tensor& params, const at::Tensor& u, const HashGridLayout& layout) {
+at::Tensor aten_encode(const at::Tensor& params, const at::Tensor& u,
+                       const HashGridLayout& layout) {
   const int64_t mask = 0xffffffffLL;
   std::vector<at::Tensor> indices, weights;
   for (const auto& level : layout.levels) {
@@ -76,8 +77,8 @@ at::Tensor aten_encode(const at::Tensor& params, const at::Tensor& u, const Hash
         index = at::bitwise_xor(at::bitwise_xor(v[0], (v[1] * 2654435761LL) & mask),
                                 (v[2] * 805459861LL) & mask);
       } else {
-        index = (v[0] + v[1] * level.resolution + v[2] * (level.resolution * level.resolution)) &
-                mask;
+        index =
+            (v[0] + v[1] * level.resolution + v[2] * (level.resolution * level.resolution)) & mask;
       }
       indices.push_back(at::remainder(index, level.size) + level.offset);
       weights.push_back(w[0] * w[1] * w[2]);
@@ -120,11 +121,12 @@ int main(int argc, char** argv) {
   };
   auto aten = [&](const at::Tensor& p, const at::Tensor& x) { return aten_encode(p, x, layout); };
 
-  std::printf("hash grid encoding forward+backward (params), %lld points, %d levels x %lld "
-              "features, %lld entries, %d threads, median of %d\n",
-              static_cast<long long>(n), static_cast<int>(layout.levels.size()),
-              static_cast<long long>(options.n_features_per_level),
-              static_cast<long long>(layout.n_entries), at::get_num_threads(), reps);
+  std::printf(
+      "hash grid encoding forward+backward (params), %lld points, %d levels x %lld "
+      "features, %lld entries, %d threads, median of %d\n",
+      static_cast<long long>(n), static_cast<int>(layout.levels.size()),
+      static_cast<long long>(options.n_features_per_level),
+      static_cast<long long>(layout.n_entries), at::get_num_threads(), reps);
   const Grads a = forward_backward(fused, params, u, g);
   const Grads b = forward_backward(aten, params, u, g);
   const double out_diff = (a.out - b.out).abs().max().item<double>();

@@ -71,24 +71,24 @@ __global__ void input_grad_kernel(HashGridLevels L, int64_t N, const T* __restri
 }
 
 // Launches KERNEL<T, kF> for the supported feature counts (F is 1, 2, 4 or 8, checked by the op).
-#define SDS_HASH_GRID_LAUNCH(KERNEL, GRID, ...)                                \
-  do {                                                                         \
-    if (N == 0) return cudaSuccess;                                            \
-    switch (L.n_features) {                                                    \
-      case 1:                                                                  \
-        KERNEL<T, 1><<<GRID, kThreads, 0, stream>>>(L, N, __VA_ARGS__);        \
-        break;                                                                 \
-      case 2:                                                                  \
-        KERNEL<T, 2><<<GRID, kThreads, 0, stream>>>(L, N, __VA_ARGS__);        \
-        break;                                                                 \
-      case 4:                                                                  \
-        KERNEL<T, 4><<<GRID, kThreads, 0, stream>>>(L, N, __VA_ARGS__);        \
-        break;                                                                 \
-      default:                                                                 \
-        KERNEL<T, 8><<<GRID, kThreads, 0, stream>>>(L, N, __VA_ARGS__);        \
-        break;                                                                 \
-    }                                                                          \
-    return cudaGetLastError();                                                 \
+#define SDS_HASH_GRID_LAUNCH(KERNEL, GRID, ...)                         \
+  do {                                                                  \
+    if (N == 0) return cudaSuccess;                                     \
+    switch (L.n_features) {                                             \
+      case 1:                                                           \
+        KERNEL<T, 1><<<GRID, kThreads, 0, stream>>>(L, N, __VA_ARGS__); \
+        break;                                                          \
+      case 2:                                                           \
+        KERNEL<T, 2><<<GRID, kThreads, 0, stream>>>(L, N, __VA_ARGS__); \
+        break;                                                          \
+      case 4:                                                           \
+        KERNEL<T, 4><<<GRID, kThreads, 0, stream>>>(L, N, __VA_ARGS__); \
+        break;                                                          \
+      default:                                                          \
+        KERNEL<T, 8><<<GRID, kThreads, 0, stream>>>(L, N, __VA_ARGS__); \
+        break;                                                          \
+    }                                                                   \
+    return cudaGetLastError();                                          \
   } while (false)
 
 template <typename T>
@@ -104,8 +104,8 @@ cudaError_t scatter(const HashGridLevels& L, int64_t N, const T* u, const T* v, 
 }
 
 template <typename T>
-cudaError_t input_grad(const HashGridLevels& L, int64_t N, const T* theta, const T* u,
-                       const T* v, const T* g, T* du, cudaStream_t stream) {
+cudaError_t input_grad(const HashGridLevels& L, int64_t N, const T* theta, const T* u, const T* v,
+                       const T* g, T* du, cudaStream_t stream) {
   SDS_HASH_GRID_LAUNCH(input_grad_kernel, point_level_grid(N, 1), theta, u, v, g, du);
 }
 
@@ -113,19 +113,19 @@ cudaError_t input_grad(const HashGridLevels& L, int64_t N, const T* theta, const
 
 }  // namespace
 
-#define SDS_HASH_GRID_CUDA_DEF(T)                                                              \
-  cudaError_t hash_grid_gather_cuda(const HashGridLevels& L, int64_t N, const T* theta,        \
-                                    const T* u, const T* v, T* out, cudaStream_t stream) {     \
-    return gather<T>(L, N, theta, u, v, out, stream);                                          \
-  }                                                                                            \
-  cudaError_t hash_grid_scatter_cuda(const HashGridLevels& L, int64_t N, const T* u,           \
-                                     const T* v, const T* g, T* dtheta, cudaStream_t stream) { \
-    return scatter<T>(L, N, u, v, g, dtheta, stream);                                          \
-  }                                                                                            \
-  cudaError_t hash_grid_input_grad_cuda(const HashGridLevels& L, int64_t N, const T* theta,    \
-                                        const T* u, const T* v, const T* g, T* du,             \
-                                        cudaStream_t stream) {                                 \
-    return input_grad<T>(L, N, theta, u, v, g, du, stream);                                    \
+#define SDS_HASH_GRID_CUDA_DEF(T)                                                                \
+  cudaError_t hash_grid_gather_cuda(const HashGridLevels& L, int64_t N, const T* theta,          \
+                                    const T* u, const T* v, T* out, cudaStream_t stream) {       \
+    return gather<T>(L, N, theta, u, v, out, stream);                                            \
+  }                                                                                              \
+  cudaError_t hash_grid_scatter_cuda(const HashGridLevels& L, int64_t N, const T* u, const T* v, \
+                                     const T* g, T* dtheta, cudaStream_t stream) {               \
+    return scatter<T>(L, N, u, v, g, dtheta, stream);                                            \
+  }                                                                                              \
+  cudaError_t hash_grid_input_grad_cuda(const HashGridLevels& L, int64_t N, const T* theta,      \
+                                        const T* u, const T* v, const T* g, T* du,               \
+                                        cudaStream_t stream) {                                   \
+    return input_grad<T>(L, N, theta, u, v, g, du, stream);                                      \
   }
 SDS_HASH_GRID_CUDA_DEF(float)
 SDS_HASH_GRID_CUDA_DEF(double)

@@ -17,15 +17,15 @@
 #include "helpers.h"
 #include "reference/composite_rays_reference.h"
 #include "sds/core/error.h"
+#include "sds/core/json.h"
 #include "sds/ops/composite_rays.h"
 #include "sds/ops/hash_grid.h"
 #include "sds/ops/march_rays.h"
-#include "sds/core/json.h"
 #include "sds/repr/nerf.h"
 #include "sds/repr/occupancy_grid.h"
+#include "sds/repr/voxel_grid.h"
 #include "sds/train/generate.h"
 #include "sds/train/regularisers.h"
-#include "sds/repr/voxel_grid.h"
 
 namespace {
 
@@ -156,8 +156,7 @@ TEST_CASE("hash grid forward matches a naive loop and ATen's grid sampler", "[op
     const HashGridLayout layout = HashGridLayout::make(small_grid(F));
     const at::Tensor params = at::randn({layout.n_entries, F}, kF64);
     // Inside the cube, on its faces and corners, and outside it (wrapping, memory-safe).
-    const at::Tensor points = at::cat({at::rand({300, 3}, kF64),
-                                       at::randint(0, 2, {30, 3}, kF64),
+    const at::Tensor points = at::cat({at::rand({300, 3}, kF64), at::randint(0, 2, {30, 3}, kF64),
                                        at::rand({30, 3}, kF64) * 3 - 1});
     const at::Tensor out = hash_grid_encode(params, points, layout);
     REQUIRE(out.sizes() == at::IntArrayRef({points.size(0), 4 * F}));
@@ -179,10 +178,8 @@ TEST_CASE("hash grid forward matches a naive loop and ATen's grid sampler", "[op
   // Points whose cell lies inside the vertex grid: p = u scale + 0.5 in [0, r - 1].
   const at::Tensor u = (at::rand({200, 3}, kF64) * (r - 1) - 0.5) / scale;
   const at::Tensor x = -1 + 2 * (u * scale + 0.5) / static_cast<double>(r - 1);
-  const at::Tensor expected = at::grid_sampler(grid.unsqueeze(0), x.view({1, 1, 1, -1, 3}), 0, 0,
-                                               true)
-                                  .view({2, -1})
-                                  .t();
+  const at::Tensor expected =
+      at::grid_sampler(grid.unsqueeze(0), x.view({1, 1, 1, -1, 3}), 0, 0, true).view({2, -1}).t();
   CHECK(max_abs_diff(hash_grid_encode(params, u, layout), expected) < 1e-12);
 }
 
@@ -198,12 +195,12 @@ TEST_CASE("hash grid first derivatives agree with finite differences", "[ops][ha
   const at::Tensor p = params.clone().set_requires_grad(true);
   const at::Tensor u = points.clone().set_requires_grad(true);
   const auto grads = torch::autograd::grad({loss(p, u)}, {p, u});
-  const at::Tensor fd_u = finite_difference([&](const at::Tensor& x) { return loss(params, x); },
-                                            points, 1e-7);
+  const at::Tensor fd_u =
+      finite_difference([&](const at::Tensor& x) { return loss(params, x); }, points, 1e-7);
   CHECK(max_abs_diff(grads[1], fd_u) < 1e-5 * (1 + fd_u.abs().max().item<double>()));
   // Linear in the parameters: every used entry's derivative is a sum of weights times r.
-  const at::Tensor fd_p = finite_difference([&](const at::Tensor& x) { return loss(x, points); },
-                                            params, 1e-3);
+  const at::Tensor fd_p =
+      finite_difference([&](const at::Tensor& x) { return loss(x, points); }, params, 1e-3);
   CHECK(max_abs_diff(grads[0], fd_p) < 1e-9);
   CHECK(grads[0].abs().sum().item<double>() > 0);
 }
@@ -295,8 +292,7 @@ TEST_CASE("hash grid rejects bad settings and inputs with sds::Error", "[ops][ha
   CHECK_THROWS_AS(HashGridLayout::make(bad([](auto& o) { o.n_features_per_level = 3; })),
                   sds::Error);
   CHECK_THROWS_AS(HashGridLayout::make(bad([](auto& o) { o.log2_hashmap_size = 3; })), sds::Error);
-  CHECK_THROWS_AS(HashGridLayout::make(bad([](auto& o) { o.log2_hashmap_size = 25; })),
-                  sds::Error);
+  CHECK_THROWS_AS(HashGridLayout::make(bad([](auto& o) { o.log2_hashmap_size = 25; })), sds::Error);
   CHECK_THROWS_AS(HashGridLayout::make(bad([](auto& o) { o.base_resolution = 1; })), sds::Error);
   CHECK_THROWS_AS(HashGridLayout::make(bad([](auto& o) { o.per_level_scale = 0.5; })), sds::Error);
   CHECK_THROWS_AS(HashGridLayout::make(bad([](auto& o) { o.per_level_scale = NAN; })), sds::Error);
@@ -329,8 +325,8 @@ TEST_CASE("hash grid CUDA matches CPU", "[ops][hash_grid][cuda]") {
     const at::Tensor y = hash_grid_encode(p, u, layout);
     const at::Tensor du =
         torch::autograd::grad({(y * y * r.to(device)).sum()}, {u}, {}, true, true)[0];
-    const auto g = torch::autograd::grad({(du * w.to(device)).sum() + (y * r.to(device)).sum()},
-                                         {p, u});
+    const auto g =
+        torch::autograd::grad({(du * w.to(device)).sum() + (y * r.to(device)).sum()}, {p, u});
     return std::vector<at::Tensor>{y.cpu(), du.cpu(), g[0].cpu(), g[1].cpu()};
   };
   const auto cpu = run(at::kCPU);
@@ -346,7 +342,7 @@ namespace {
 // R rays with ragged sample counts (some none), packed; and the same rays padded to S samples
 // with zero density (which adds nothing) for the dense op.
 struct Ragged {
-  at::Tensor sigmas, rgbs, deltas, ts, offsets;   // packed
+  at::Tensor sigmas, rgbs, deltas, ts, offsets;    // packed
   at::Tensor dsigmas, drgbs, ddeltas, dts, valid;  // dense [R, S], valid marks real samples
 };
 
@@ -391,26 +387,25 @@ TEST_CASE("packed compositing equals composite_rays on the same samples", "[ops]
                    vd = at::randn({64}, kF64), vw = at::randn({g.sigmas.size(0)}, kF64);
   at::Tensor vw_dense = at::zeros({64, 24}, kF64);
   vw_dense.index_put_({g.valid}, vw);
-  const auto gp = torch::autograd::grad(
-      {(packed.rgb * vr).sum() + (packed.alpha * va).sum() + (packed.depth * vd).sum() +
-       (packed.weights * vw).sum()},
-      {s, c});
-  const auto gd = torch::autograd::grad(
-      {(dense.rgb * vr).sum() + (dense.alpha * va).sum() + (dense.depth * vd).sum() +
-       (dense.weights * vw_dense).sum()},
-      {ds, dc});
+  const auto gp = torch::autograd::grad({(packed.rgb * vr).sum() + (packed.alpha * va).sum() +
+                                         (packed.depth * vd).sum() + (packed.weights * vw).sum()},
+                                        {s, c});
+  const auto gd =
+      torch::autograd::grad({(dense.rgb * vr).sum() + (dense.alpha * va).sum() +
+                             (dense.depth * vd).sum() + (dense.weights * vw_dense).sum()},
+                            {ds, dc});
   CHECK(max_abs_diff(gp[0], gd[0].index({g.valid})) < 1e-12);
   CHECK(max_abs_diff(gp[1], gd[1].index({g.valid})) < 1e-12);
 
   const at::Tensor bad_offsets = g.offsets.flip(0);
   CHECK_THROWS_AS(sds::ops::composite_rays_packed(g.sigmas, g.rgbs, g.deltas, g.ts, bad_offsets),
                   sds::Error);
-  CHECK_THROWS_AS(sds::ops::composite_rays_packed(g.sigmas, g.rgbs, g.deltas, g.ts,
-                                                  g.offsets.to(at::kInt)),
-                  sds::Error);
-  CHECK_THROWS_AS(sds::ops::composite_rays_packed(g.sigmas, g.rgbs.slice(0, 1), g.deltas, g.ts,
-                                                  g.offsets),
-                  sds::Error);
+  CHECK_THROWS_AS(
+      sds::ops::composite_rays_packed(g.sigmas, g.rgbs, g.deltas, g.ts, g.offsets.to(at::kInt)),
+      sds::Error);
+  CHECK_THROWS_AS(
+      sds::ops::composite_rays_packed(g.sigmas, g.rgbs.slice(0, 1), g.deltas, g.ts, g.offsets),
+      sds::Error);
 }
 
 namespace {
@@ -434,8 +429,8 @@ RayBatch random_rays(int64_t R, at::ScalarType dtype) {
 
 // Uniform marching of one ray, kept where `occupied` (a function of the midpoint) says so.
 template <class Keep>
-std::vector<double> uniform_march(const at::Tensor& o, const at::Tensor& d, double near,
-                                  double far, double jitter, double step, Keep keep) {
+std::vector<double> uniform_march(const at::Tensor& o, const at::Tensor& d, double near, double far,
+                                  double jitter, double step, Keep keep) {
   std::vector<double> starts;
   for (int64_t k = 0;; ++k) {
     const double mid = near + (static_cast<double>(k) + jitter + 0.5) * step;
@@ -458,7 +453,8 @@ TEST_CASE("march_rays equals uniform marching filtered by the occupancy", "[ops]
   const at::Tensor full = at::ones({8, 6, 10}, at::TensorOptions().dtype(at::kBool));
   for (const bool all : {true, false}) {
     const at::Tensor grid = all ? full : occ;
-    const auto m = sds::ops::march_rays(rays.o, rays.d, rays.near, rays.far, grid, 1.0, step, jitter);
+    const auto m =
+        sds::ops::march_rays(rays.o, rays.d, rays.near, rays.far, grid, 1.0, step, jitter);
     auto acc = grid.accessor<bool, 3>();
     auto keep = [&](const at::Tensor& x) {
       const auto p = x.accessor<double, 1>();
@@ -493,26 +489,26 @@ TEST_CASE("march_rays equals uniform marching filtered by the occupancy", "[ops]
     CHECK(total > (all ? 5000 : 500));
   }
   // Empty grid, empty batch, rays that miss (far <= near).
-  const auto none = sds::ops::march_rays(rays.o, rays.d, rays.near, rays.far, full.logical_not(),
-                                         1.0, step);
+  const auto none =
+      sds::ops::march_rays(rays.o, rays.d, rays.near, rays.far, full.logical_not(), 1.0, step);
   CHECK(none.t_starts.size(0) == 0);
   CHECK(none.ray_offsets.size(0) == R + 1);
   const auto missed = sds::ops::march_rays(rays.o, rays.d, rays.far, rays.near, full, 1.0, step);
   CHECK(missed.t_starts.size(0) == 0);
   // Bad input.
-  CHECK_THROWS_AS(sds::ops::march_rays(rays.o, rays.d, rays.near, rays.far, full.to(at::kFloat),
-                                       1.0, step),
-                  sds::Error);
+  CHECK_THROWS_AS(
+      sds::ops::march_rays(rays.o, rays.d, rays.near, rays.far, full.to(at::kFloat), 1.0, step),
+      sds::Error);
   CHECK_THROWS_AS(sds::ops::march_rays(rays.o, rays.d, rays.near, rays.far, full, 1.0, 0.0),
                   sds::Error);
   CHECK_THROWS_AS(sds::ops::march_rays(rays.o, rays.d, rays.near, rays.far, full, -1.0, step),
                   sds::Error);
-  CHECK_THROWS_AS(sds::ops::march_rays(rays.o, rays.d.to(at::kFloat), rays.near, rays.far, full,
-                                       1.0, step),
-                  sds::Error);
-  CHECK_THROWS_AS(sds::ops::march_rays(rays.o, rays.d, rays.near.slice(0, 1), rays.far, full, 1.0,
-                                       step),
-                  sds::Error);
+  CHECK_THROWS_AS(
+      sds::ops::march_rays(rays.o, rays.d.to(at::kFloat), rays.near, rays.far, full, 1.0, step),
+      sds::Error);
+  CHECK_THROWS_AS(
+      sds::ops::march_rays(rays.o, rays.d, rays.near.slice(0, 1), rays.far, full, 1.0, step),
+      sds::Error);
 }
 
 TEST_CASE("march_rays and packed compositing: CUDA matches CPU", "[ops][march_rays][cuda]") {
@@ -522,7 +518,8 @@ TEST_CASE("march_rays and packed compositing: CUDA matches CPU", "[ops][march_ra
   const RayBatch rays = random_rays(5000, at::kFloat);
   const at::Tensor jitter = at::rand({5000});
   const at::Tensor occ = at::rand({32, 32, 32}) < 0.4;
-  const auto cpu = sds::ops::march_rays(rays.o, rays.d, rays.near, rays.far, occ, 1.0, 0.01, jitter);
+  const auto cpu =
+      sds::ops::march_rays(rays.o, rays.d, rays.near, rays.far, occ, 1.0, 0.01, jitter);
   const auto cuda = sds::ops::march_rays(rays.o.to(dev), rays.d.to(dev), rays.near.to(dev),
                                          rays.far.to(dev), occ.to(dev), 1.0, 0.01, jitter.to(dev));
   REQUIRE(at::equal(cpu.ray_offsets, cuda.ray_offsets.cpu()));
@@ -535,9 +532,8 @@ TEST_CASE("march_rays and packed compositing: CUDA matches CPU", "[ops][march_ra
     const at::Tensor c = g.rgbs.to(device).requires_grad_(true);
     const auto out = sds::ops::composite_rays_packed(s, c, g.deltas.to(device), g.ts.to(device),
                                                      g.offsets.to(device));
-    const auto grads =
-        torch::autograd::grad({out.rgb.sum() + out.depth.sum() + out.weights.square().sum()},
-                              {s, c});
+    const auto grads = torch::autograd::grad(
+        {out.rgb.sum() + out.depth.sum() + out.weights.square().sum()}, {s, c});
     return std::vector<at::Tensor>{out.rgb.cpu(), out.alpha.cpu(), out.weights.cpu(),
                                    grads[0].cpu(), grads[1].cpu()};
   };
@@ -587,15 +583,15 @@ TEST_CASE("occupancy grid marks exactly the cells with density and marching skip
   const at::Tensor colours = at::rand({x.size(0), 3});
   const auto packed = sds::ops::composite_rays_packed(field(x), at::ones({x.size(0), 3}),
                                                       m.t_ends - m.t_starts, mid, m.ray_offsets);
-  const sds::ops::MarchedSamples every = sds::ops::march_rays(
-      rays.o, rays.d, rays.near.clamp_min(0), rays.far,
-      at::ones({1, 1, 1}, at::TensorOptions().dtype(at::kBool)), 1.0, step);
+  const sds::ops::MarchedSamples every =
+      sds::ops::march_rays(rays.o, rays.d, rays.near.clamp_min(0), rays.far,
+                           at::ones({1, 1, 1}, at::TensorOptions().dtype(at::kBool)), 1.0, step);
   const at::Tensor mid_all = 0.5 * (every.t_starts + every.t_ends);
   const at::Tensor x_all = rays.o.index_select(0, every.ray_indices) +
                            rays.d.index_select(0, every.ray_indices) * mid_all.unsqueeze(1);
-  const auto dense = sds::ops::composite_rays_packed(field(x_all), at::ones({x_all.size(0), 3}),
-                                                     every.t_ends - every.t_starts, mid_all,
-                                                     every.ray_offsets);
+  const auto dense =
+      sds::ops::composite_rays_packed(field(x_all), at::ones({x_all.size(0), 3}),
+                                      every.t_ends - every.t_starts, mid_all, every.ray_offsets);
   CHECK(m.t_starts.size(0) < every.t_starts.size(0) / 2);  // most of the box is skipped
   CHECK(max_abs_diff(packed.alpha, dense.alpha) < 1e-5);
   CHECK(dense.alpha.max().item<double>() > 0.5);
@@ -605,7 +601,8 @@ TEST_CASE("occupancy grid marks exactly the cells with density and marching skip
   const at::Tensor before = grid.occupancy().clone();
   CellField emptied{field.mask.clone()};
   emptied.mask.select(0, 3).zero_();
-  grid.update(options.warmup_steps, [&](const at::Tensor& p) { return emptied(p) * step; }, gen);
+  grid.update(
+      options.warmup_steps, [&](const at::Tensor& p) { return emptied(p) * step; }, gen);
   const at::Tensor vanished = field.mask & emptied.mask.logical_not();
   REQUIRE(vanished.any().item<bool>());
   CHECK(max_abs_diff(grid.occupancy().index({vanished}), before.index({vanished}) * 0.95) < 1e-7);
@@ -731,10 +728,9 @@ TEST_CASE("nerf rejects bad configs with sds::Error", "[repr][nerf]") {
   CHECK_THROWS_AS(build(R"({"radius": -1})"), sds::Error);
 }
 
-TEST_CASE("nerf.json trained briefly on the exact prior fits the held-out views",
-          "[nerf][e2e]") {
-  sds::Json config = sds::read_json_file(std::filesystem::path(SDS_SOURCE_DIR) /
-                                         "examples/configs/nerf.json");
+TEST_CASE("nerf.json trained briefly on the exact prior fits the held-out views", "[nerf][e2e]") {
+  sds::Json config =
+      sds::read_json_file(std::filesystem::path(SDS_SOURCE_DIR) / "examples/configs/nerf.json");
   // A short version of the shipped config (the full one is measured in docs/results.md).
   config["steps"] = 150;
   config["camera_sampler"]["height"] = 32;
@@ -745,7 +741,8 @@ TEST_CASE("nerf.json trained briefly on the exact prior fits the held-out views"
   sds::GenerateOptions go;
   go.exports = {"obj"};
   sds::GenerateResult r = sds::generate(config, dir, go);
-  INFO("mean " << r.held_out.mean << " dB, worst " << r.held_out.min << " dB, " << r.seconds << " s");
+  INFO("mean " << r.held_out.mean << " dB, worst " << r.held_out.min << " dB, " << r.seconds
+               << " s");
   CHECK(r.held_out.mean >= 24.0);
   CHECK(r.held_out.min >= 20.0);
   REQUIRE(r.geometry_iou.has_value());
@@ -777,8 +774,7 @@ TEST_CASE("regularisers equal threestudio's formulas", "[train][regularisers]") 
   CHECK(out.metrics.at("reg_opacity").item<double>() == Approx(3 * entropy));
   CHECK(out.metrics.at("reg_z_variance").item<double>() == Approx(5 * zvar));
   CHECK(out.metrics.at("reg_orientation").item<double>() == Approx(505 * orient));
-  CHECK(out.loss.item<double>() ==
-        Approx(2 * sparsity + 3 * entropy + 5 * zvar + 505 * orient));
+  CHECK(out.loss.item<double>() == Approx(2 * sparsity + 3 * entropy + 5 * zvar + 505 * orient));
   // A term whose input the representation does not render is an error, not a silent zero.
   sds::RenderOutput bare;
   bare.alpha = r.alpha;

@@ -91,8 +91,7 @@ void bind_representation(py::module_& m) {
            DOC_Representation_parameter_groups)
       .def_property_readonly("device", &Representation::device, DOC_Representation_device)
       .def(
-          "to",
-          [](Representation& r, const py::object& device) { r.to(device_arg(device)); },
+          "to", [](Representation& r, const py::object& device) { r.to(device_arg(device)); },
           py::arg("device"), DOC_Representation_to)
       .def(
           "named_tensors", [](Representation& r) { return tensor_dict(r.named_tensors()); },
@@ -128,13 +127,13 @@ void bind_representation(py::module_& m) {
   py::classh<OccupancyGrid>(m, "OccupancyGrid", DOC_OccupancyGrid)
       .def(py::init([](double bound, int64_t resolution, int64_t update_every, int64_t warmup_steps,
                        double ema_decay, double occ_threshold, const py::handle& device) {
-             return OccupancyGrid({resolution, update_every, warmup_steps, ema_decay, occ_threshold},
-                                  bound, device_arg(device));
+             return OccupancyGrid(
+                 {resolution, update_every, warmup_steps, ema_decay, occ_threshold}, bound,
+                 device_arg(device));
            }),
            py::arg("bound") = 1.0, py::kw_only(), py::arg("resolution") = 128,
-           py::arg("update_every") = 16, py::arg("warmup_steps") = 256,
-           py::arg("ema_decay") = 0.95, py::arg("occ_threshold") = 0.01,
-           py::arg("device") = py::none(),
+           py::arg("update_every") = 16, py::arg("warmup_steps") = 256, py::arg("ema_decay") = 0.95,
+           py::arg("occ_threshold") = 0.01, py::arg("device") = py::none(),
            ("Keywords as OccupancyGridOptions.\n\n" + std::string(DOC_OccupancyGrid_OccupancyGrid))
                .c_str())
       .def("updates_at", &OccupancyGrid::updates_at, py::arg("step"), DOC_OccupancyGrid_updates_at)
@@ -180,7 +179,8 @@ void bind_representation(py::module_& m) {
       .def_property_readonly(
           "grid_layout", [](const Nerf& n) { return n.grid_layout(); }, "The hash grid's layout.")
       .def_property_readonly(
-          "occupancy_grid", [](const Nerf& n) -> const OccupancyGrid& { return n.occupancy_grid(); },
+          "occupancy_grid",
+          [](const Nerf& n) -> const OccupancyGrid& { return n.occupancy_grid(); },
           py::return_value_policy::reference_internal, "The occupancy grid it marches.");
 
   py::classh<Gaussians, Representation>(m, "Gaussians", DOC_Gaussians)

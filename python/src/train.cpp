@@ -65,7 +65,11 @@ void bind_train(py::module_& m) {
             return r;
           };
         }
-        GuidanceInput input{rgb, cameras, step, total_steps, generator_or_default(generator),
+        GuidanceInput input{rgb,
+                            cameras,
+                            step,
+                            total_steps,
+                            generator_or_default(generator),
                             device_generator.value_or(at::Generator())};
         py::gil_scoped_release release;
         return guidance_step(guidance, input, fn);

@@ -31,15 +31,14 @@ void composite_rays_fwd_cuda(const detail::CompositeForward& f) {
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(f.sigmas.scalar_type(), "composite_rays_fwd_cuda", [&] {
     const bool packed = f.offsets.defined();
-    check_launch(detail::composite_rays_fwd_cuda(
-                     packed ? f.offsets.size(0) - 1 : f.sigmas.size(0),
-                     packed ? 0 : f.sigmas.size(1), ptr_or_null<int64_t>(f.offsets),
-                     f.sigmas.data_ptr<scalar_t>(),
-                     f.rgbs.data_ptr<scalar_t>(), f.deltas.data_ptr<scalar_t>(),
-                     f.ts.data_ptr<scalar_t>(), f.rgb.data_ptr<scalar_t>(),
-                     f.alpha.data_ptr<scalar_t>(), f.depth.data_ptr<scalar_t>(),
-                     f.weights.data_ptr<scalar_t>(), f.trans.data_ptr<scalar_t>(), stream),
-                 "composite_rays forward");
+    check_launch(
+        detail::composite_rays_fwd_cuda(
+            packed ? f.offsets.size(0) - 1 : f.sigmas.size(0), packed ? 0 : f.sigmas.size(1),
+            ptr_or_null<int64_t>(f.offsets), f.sigmas.data_ptr<scalar_t>(),
+            f.rgbs.data_ptr<scalar_t>(), f.deltas.data_ptr<scalar_t>(), f.ts.data_ptr<scalar_t>(),
+            f.rgb.data_ptr<scalar_t>(), f.alpha.data_ptr<scalar_t>(), f.depth.data_ptr<scalar_t>(),
+            f.weights.data_ptr<scalar_t>(), f.trans.data_ptr<scalar_t>(), stream),
+        "composite_rays forward");
   });
 }
 
@@ -48,17 +47,16 @@ void composite_rays_bwd_cuda(const detail::CompositeBackward& b) {
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(b.weights.scalar_type(), "composite_rays_bwd_cuda", [&] {
     const bool packed = b.offsets.defined();
-    check_launch(
-        detail::composite_rays_bwd_cuda(
-            packed ? b.offsets.size(0) - 1 : b.weights.size(0), packed ? 0 : b.weights.size(1),
-            ptr_or_null<int64_t>(b.offsets), b.rgbs.data_ptr<scalar_t>(),
-            b.deltas.data_ptr<scalar_t>(), b.ts.data_ptr<scalar_t>(),
-            b.weights.data_ptr<scalar_t>(), b.trans.data_ptr<scalar_t>(),
-            ptr_or_null<scalar_t>(b.v_rgb), ptr_or_null<scalar_t>(b.v_alpha),
-            ptr_or_null<scalar_t>(b.v_depth), ptr_or_null<scalar_t>(b.v_weights),
-            b.d_sigmas.data_ptr<scalar_t>(),
-            b.d_rgbs.defined() ? b.d_rgbs.data_ptr<scalar_t>() : nullptr, stream),
-        "composite_rays backward");
+    check_launch(detail::composite_rays_bwd_cuda(
+                     packed ? b.offsets.size(0) - 1 : b.weights.size(0),
+                     packed ? 0 : b.weights.size(1), ptr_or_null<int64_t>(b.offsets),
+                     b.rgbs.data_ptr<scalar_t>(), b.deltas.data_ptr<scalar_t>(),
+                     b.ts.data_ptr<scalar_t>(), b.weights.data_ptr<scalar_t>(),
+                     b.trans.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(b.v_rgb),
+                     ptr_or_null<scalar_t>(b.v_alpha), ptr_or_null<scalar_t>(b.v_depth),
+                     ptr_or_null<scalar_t>(b.v_weights), b.d_sigmas.data_ptr<scalar_t>(),
+                     b.d_rgbs.defined() ? b.d_rgbs.data_ptr<scalar_t>() : nullptr, stream),
+                 "composite_rays backward");
   });
 }
 #endif
@@ -90,8 +88,8 @@ detail::CompositeForward composite_rays_fwd(const at::Tensor& offsets, const at:
   return f;
 }
 
-detail::CompositeBackward composite_rays_bwd(const variable_list& grads,
-                                             const variable_list& saved, bool need_rgbs) {
+detail::CompositeBackward composite_rays_bwd(const variable_list& grads, const variable_list& saved,
+                                             bool need_rgbs) {
   const at::Tensor& weights = saved[3];
   const auto opts = weights.options();
   detail::CompositeBackward b;
@@ -162,9 +160,8 @@ void check_inputs(const at::Tensor& sigmas, const at::Tensor& rgbs, const at::Te
   check_device(ts, "composite_rays: ts", sigmas.device());
 }
 
-void check_packed_inputs(const at::Tensor& sigmas, const at::Tensor& rgbs,
-                         const at::Tensor& deltas, const at::Tensor& ts,
-                         const at::Tensor& offsets) {
+void check_packed_inputs(const at::Tensor& sigmas, const at::Tensor& rgbs, const at::Tensor& deltas,
+                         const at::Tensor& ts, const at::Tensor& offsets) {
   check_shape(sigmas, "composite_rays_packed: sigmas", {-1}, "[N]");
   const int64_t N = sigmas.size(0);
   check_shape(rgbs, "composite_rays_packed: rgbs", {N, 3}, "[N, 3] (N from sigmas)");

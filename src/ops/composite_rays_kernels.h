@@ -91,24 +91,25 @@ SDS_HOST_DEVICE inline void ray_samples(int64_t r, int64_t S, const int64_t* off
 // CUDA launches (cuda/composite_rays.cu), contiguous buffers, one thread per ray. They return
 // the launch status; the caller turns a failure into sds::Error. R may be 0. offsets is null
 // for dense rays of S samples, else the packed rays' [R + 1] sample offsets (S unused).
-cudaError_t composite_rays_fwd_cuda(int64_t R, int64_t S, const int64_t* offsets, const float* sigmas, const float* rgbs,
-                                    const float* deltas, const float* ts, float* rgb, float* alpha,
-                                    float* depth, float* weights, float* trans,
+cudaError_t composite_rays_fwd_cuda(int64_t R, int64_t S, const int64_t* offsets,
+                                    const float* sigmas, const float* rgbs, const float* deltas,
+                                    const float* ts, float* rgb, float* alpha, float* depth,
+                                    float* weights, float* trans, cudaStream_t stream);
+cudaError_t composite_rays_fwd_cuda(int64_t R, int64_t S, const int64_t* offsets,
+                                    const double* sigmas, const double* rgbs, const double* deltas,
+                                    const double* ts, double* rgb, double* alpha, double* depth,
+                                    double* weights, double* trans, cudaStream_t stream);
+cudaError_t composite_rays_bwd_cuda(int64_t R, int64_t S, const int64_t* offsets, const float* rgbs,
+                                    const float* deltas, const float* ts, const float* weights,
+                                    const float* trans, const float* v_rgb, const float* v_alpha,
+                                    const float* v_depth, const float* v_weights, float* d_sigmas,
+                                    float* d_rgbs, cudaStream_t stream);
+cudaError_t composite_rays_bwd_cuda(int64_t R, int64_t S, const int64_t* offsets,
+                                    const double* rgbs, const double* deltas, const double* ts,
+                                    const double* weights, const double* trans, const double* v_rgb,
+                                    const double* v_alpha, const double* v_depth,
+                                    const double* v_weights, double* d_sigmas, double* d_rgbs,
                                     cudaStream_t stream);
-cudaError_t composite_rays_fwd_cuda(int64_t R, int64_t S, const int64_t* offsets, const double* sigmas, const double* rgbs,
-                                    const double* deltas, const double* ts, double* rgb,
-                                    double* alpha, double* depth, double* weights, double* trans,
-                                    cudaStream_t stream);
-cudaError_t composite_rays_bwd_cuda(int64_t R, int64_t S, const int64_t* offsets, const float* rgbs, const float* deltas,
-                                    const float* ts, const float* weights, const float* trans,
-                                    const float* v_rgb, const float* v_alpha, const float* v_depth,
-                                    const float* v_weights, float* d_sigmas, float* d_rgbs,
-                                    cudaStream_t stream);
-cudaError_t composite_rays_bwd_cuda(int64_t R, int64_t S, const int64_t* offsets, const double* rgbs, const double* deltas,
-                                    const double* ts, const double* weights, const double* trans,
-                                    const double* v_rgb, const double* v_alpha,
-                                    const double* v_depth, const double* v_weights,
-                                    double* d_sigmas, double* d_rgbs, cudaStream_t stream);
 #endif
 
 }  // namespace sds::ops::detail

@@ -33,8 +33,7 @@ HashGridLayout HashGridLayout::make(const HashGridOptions& o) {
   SDS_CHECK(o.base_resolution >= 2 && o.base_resolution <= 65536,
             "hash grid: base_resolution: expected 2..65536, got {}", o.base_resolution);
   SDS_CHECK(std::isfinite(o.per_level_scale) && o.per_level_scale >= 1.0,
-            "hash grid: per_level_scale: expected a finite value >= 1, got {}",
-            o.per_level_scale);
+            "hash grid: per_level_scale: expected a finite value >= 1, got {}", o.per_level_scale);
   // tiny-cuda-nn computes the scales in float32; so do we, so that the vertices coincide.
   const float log2_b = std::log2(static_cast<float>(o.per_level_scale));
   const double finest =
@@ -50,9 +49,8 @@ HashGridLayout HashGridLayout::make(const HashGridOptions& o) {
   int64_t offset = 0;
   for (int64_t l = 0; l < o.n_levels; ++l) {
     HashGridLevel level;
-    const float scale = std::exp2(static_cast<float>(l) * log2_b) *
-                            static_cast<float>(o.base_resolution) -
-                        1.0f;
+    const float scale =
+        std::exp2(static_cast<float>(l) * log2_b) * static_cast<float>(o.base_resolution) - 1.0f;
     level.scale = scale;
     level.resolution = static_cast<int64_t>(std::ceil(scale)) + 1;
     const double dense = std::pow(static_cast<double>(level.resolution), 3.0);
@@ -118,7 +116,8 @@ void save_levels(AutogradContext* ctx, const HashGridLayout& layout) {
 
 HashGridLayout load_levels(AutogradContext* ctx) {
   const std::vector<int64_t> v = ctx->saved_data["levels"].toIntVector();
-  return HashGridLayout::make({v[0], v[1], v[2], v[3], ctx->saved_data["per_level_scale"].toDouble()});
+  return HashGridLayout::make(
+      {v[0], v[1], v[2], v[3], ctx->saved_data["per_level_scale"].toDouble()});
 }
 
 // --- the three kernels, dispatched on the device; v and the tensors' contiguity as the op's ---
@@ -133,8 +132,7 @@ at::Tensor gather(const Levels& L, const at::Tensor& theta, const at::Tensor& u,
       detail::check_launch(
           detail::hash_grid_gather_cuda(L.kernel, u.size(0), theta.data_ptr<scalar_t>(),
                                         u.data_ptr<scalar_t>(), detail::ptr_or_null<scalar_t>(v),
-                                        out.data_ptr<scalar_t>(),
-                                        at::cuda::getCurrentCUDAStream()),
+                                        out.data_ptr<scalar_t>(), at::cuda::getCurrentCUDAStream()),
           "hash_grid gather");
     });
     return out;
@@ -151,12 +149,11 @@ at::Tensor scatter(const Levels& L, const at::Tensor& u, const at::Tensor& v, co
     const c10::cuda::CUDAGuard guard(u.device());
     at::Tensor dtheta = at::zeros({L.n_entries, F}, g.options());  // added into atomically
     AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "hash_grid_scatter_cuda", [&] {
-      detail::check_launch(
-          detail::hash_grid_scatter_cuda(L.kernel, u.size(0), u.data_ptr<scalar_t>(),
-                                         detail::ptr_or_null<scalar_t>(v), g.data_ptr<scalar_t>(),
-                                         dtheta.data_ptr<scalar_t>(),
-                                         at::cuda::getCurrentCUDAStream()),
-          "hash_grid scatter");
+      detail::check_launch(detail::hash_grid_scatter_cuda(
+                               L.kernel, u.size(0), u.data_ptr<scalar_t>(),
+                               detail::ptr_or_null<scalar_t>(v), g.data_ptr<scalar_t>(),
+                               dtheta.data_ptr<scalar_t>(), at::cuda::getCurrentCUDAStream()),
+                           "hash_grid scatter");
     });
     return dtheta;
   }
@@ -173,12 +170,12 @@ at::Tensor input_grad(const Levels& L, const at::Tensor& theta, const at::Tensor
   if (theta.is_cuda()) {
     const c10::cuda::CUDAGuard guard(theta.device());
     AT_DISPATCH_FLOATING_TYPES(theta.scalar_type(), "hash_grid_input_grad_cuda", [&] {
-      detail::check_launch(detail::hash_grid_input_grad_cuda(
-                               L.kernel, u.size(0), theta.data_ptr<scalar_t>(),
-                               u.data_ptr<scalar_t>(), detail::ptr_or_null<scalar_t>(v),
-                               g.data_ptr<scalar_t>(), du.data_ptr<scalar_t>(),
-                               at::cuda::getCurrentCUDAStream()),
-                           "hash_grid input_grad");
+      detail::check_launch(
+          detail::hash_grid_input_grad_cuda(
+              L.kernel, u.size(0), theta.data_ptr<scalar_t>(), u.data_ptr<scalar_t>(),
+              detail::ptr_or_null<scalar_t>(v), g.data_ptr<scalar_t>(), du.data_ptr<scalar_t>(),
+              at::cuda::getCurrentCUDAStream()),
+          "hash_grid input_grad");
     });
     return du;
   }
@@ -257,12 +254,11 @@ class EncodeFunction : public torch::autograd::Function<EncodeFunction> {
 
 void check_inputs(const at::Tensor& params, const at::Tensor& points,
                   const HashGridLayout& layout) {
-  SDS_CHECK(layout.n_entries > 0 &&
-                layout.levels.size() == static_cast<size_t>(layout.options.n_levels),
-            "hash_grid_encode: the layout is empty or inconsistent (use HashGridLayout::make)");
-  check_shape(params, "hash_grid_encode: params", {layout.n_entries,
-                                                   layout.options.n_features_per_level},
-              "[n_entries, F]");
+  SDS_CHECK(
+      layout.n_entries > 0 && layout.levels.size() == static_cast<size_t>(layout.options.n_levels),
+      "hash_grid_encode: the layout is empty or inconsistent (use HashGridLayout::make)");
+  check_shape(params, "hash_grid_encode: params",
+              {layout.n_entries, layout.options.n_features_per_level}, "[n_entries, F]");
   check_shape(points, "hash_grid_encode: points", {-1, 3}, "[N, 3]");
   check_floating(params, "hash_grid_encode: params");
   check_dtype(points, "hash_grid_encode: points", params.scalar_type());

@@ -126,9 +126,8 @@ void hash_grid_scatter_cpu(const HashGridLevels& L, const at::Tensor& u, const a
   });
 }
 
-void hash_grid_input_grad_cpu(const HashGridLevels& L, const at::Tensor& theta,
-                              const at::Tensor& u, const at::Tensor& v, const at::Tensor& g,
-                              const at::Tensor& du) {
+void hash_grid_input_grad_cpu(const HashGridLevels& L, const at::Tensor& theta, const at::Tensor& u,
+                              const at::Tensor& v, const at::Tensor& g, const at::Tensor& du) {
   const int64_t N = u.size(0);
   if (N == 0) return;
   AT_DISPATCH_FLOATING_TYPES(theta.scalar_type(), "hash_grid_input_grad_cpu", [&] {

@@ -35,10 +35,10 @@ constexpr int kHashGridMaxLevels = 32;
 struct HashGridLevels {
   int n_levels = 0;
   int n_features = 0;
-  int64_t offset[kHashGridMaxLevels];      // first entry of the level
-  uint32_t size[kHashGridMaxLevels];       // entries of the level
+  int64_t offset[kHashGridMaxLevels];  // first entry of the level
+  uint32_t size[kHashGridMaxLevels];   // entries of the level
   uint32_t resolution[kHashGridMaxLevels];
-  uint32_t hashed[kHashGridMaxLevels];     // 1: coherent prime hash; 0: dense index
+  uint32_t hashed[kHashGridMaxLevels];  // 1: coherent prime hash; 0: dense index
   double scale[kHashGridMaxLevels];
 };
 
@@ -73,8 +73,8 @@ SDS_HOST_DEVICE SDS_HASH_INLINE void hash_cell(const HashGridLevels& L, int leve
   const bool hashed = L.hashed[level] != 0;
   for (int c = 0; c < 8; ++c) {
     const uint32_t x = g[0] + (c & 1), y = g[1] + ((c >> 1) & 1), z = g[2] + ((c >> 2) & 1);
-    const uint32_t index = hashed ? (x ^ (y * 2654435761u) ^ (z * 805459861u))
-                                  : (x + y * res + z * res * res);
+    const uint32_t index =
+        hashed ? (x ^ (y * 2654435761u) ^ (z * 805459861u)) : (x + y * res + z * res * res);
     cell.row[c] = L.offset[level] + static_cast<int64_t>(index % size);
   }
 }
@@ -93,8 +93,8 @@ SDS_HOST_DEVICE SDS_HASH_INLINE void cell_weights(const HashCell<T>& cell, const
     if (v == nullptr) {
       k[c] = a[0] * a[1] * a[2];
     } else {
-      k[c] = cell.scale * (v[0] * s[0] * a[1] * a[2] + v[1] * a[0] * s[1] * a[2] +
-                           v[2] * a[0] * a[1] * s[2]);
+      k[c] = cell.scale *
+             (v[0] * s[0] * a[1] * a[2] + v[1] * a[0] * s[1] * a[2] + v[2] * a[0] * a[1] * s[2]);
     }
   }
 }
@@ -185,9 +185,8 @@ void hash_grid_gather_cpu(const HashGridLevels& L, const at::Tensor& theta, cons
 void hash_grid_scatter_cpu(const HashGridLevels& L, const at::Tensor& u, const at::Tensor& v,
                            const at::Tensor& g, const at::Tensor& dtheta);
 /// du [N, 3] = input_grad(theta, u, v, g).
-void hash_grid_input_grad_cpu(const HashGridLevels& L, const at::Tensor& theta,
-                              const at::Tensor& u, const at::Tensor& v, const at::Tensor& g,
-                              const at::Tensor& du);
+void hash_grid_input_grad_cpu(const HashGridLevels& L, const at::Tensor& theta, const at::Tensor& u,
+                              const at::Tensor& v, const at::Tensor& g, const at::Tensor& du);
 
 }  // namespace sds::ops::detail
 #endif

@@ -26,9 +26,9 @@ void check_inputs(const at::Tensor& origins, const at::Tensor& directions, const
   check_dtype(occupancy, "march_rays: occupancy", at::kBool);
   check_floating(origins, "march_rays: origins");
   check_device_supported(origins, "march_rays: origins");
-  for (const auto& [t, name] : {std::pair{&directions, "march_rays: directions"},
-                                std::pair{&near, "march_rays: near"},
-                                std::pair{&far, "march_rays: far"}}) {
+  for (const auto& [t, name] :
+       {std::pair{&directions, "march_rays: directions"}, std::pair{&near, "march_rays: near"},
+        std::pair{&far, "march_rays: far"}}) {
     check_dtype(*t, name, origins.scalar_type());
     check_device(*t, name, origins.device());
   }
@@ -63,20 +63,19 @@ MarchedSamples march_rays(const at::Tensor& origins, const at::Tensor& direction
 #ifdef SDS_WITH_CUDA
   const bool cuda = o.is_cuda();
   auto grid_of = [&]<typename T>() {
-    return detail::MarchGrid<T>{occ.data_ptr<bool>(), occ.size(0), occ.size(1), occ.size(2),
+    return detail::MarchGrid<T>{occ.data_ptr<bool>(),  occ.size(0),
+                                occ.size(1),           occ.size(2),
                                 static_cast<T>(bound), static_cast<T>(step_size)};
   };
   if (cuda) {
     const c10::cuda::CUDAGuard guard(o.device());
     AT_DISPATCH_FLOATING_TYPES(o.scalar_type(), "march_rays_count_cuda", [&] {
-      detail::check_launch(
-          detail::march_rays_count_cuda(grid_of.template operator()<scalar_t>(), R,
-                                        o.data_ptr<scalar_t>(), d.data_ptr<scalar_t>(),
-                                        tn.data_ptr<scalar_t>(), tf.data_ptr<scalar_t>(),
-                                        detail::ptr_or_null<scalar_t>(j),
-                                        counts.data_ptr<int64_t>(),
-                                        at::cuda::getCurrentCUDAStream()),
-          "march_rays count");
+      detail::check_launch(detail::march_rays_count_cuda(
+                               grid_of.template operator()<scalar_t>(), R, o.data_ptr<scalar_t>(),
+                               d.data_ptr<scalar_t>(), tn.data_ptr<scalar_t>(),
+                               tf.data_ptr<scalar_t>(), detail::ptr_or_null<scalar_t>(j),
+                               counts.data_ptr<int64_t>(), at::cuda::getCurrentCUDAStream()),
+                           "march_rays count");
     });
   } else
 #endif

@@ -15,15 +15,15 @@ constexpr int64_t kRayGrain = 64;
 
 template <typename T>
 MarchGrid<T> grid_of(const at::Tensor& occupancy, double bound, double step) {
-  return {occupancy.data_ptr<bool>(), occupancy.size(0), occupancy.size(1), occupancy.size(2),
-          static_cast<T>(bound), static_cast<T>(step)};
+  return {occupancy.data_ptr<bool>(), occupancy.size(0),     occupancy.size(1),
+          occupancy.size(2),          static_cast<T>(bound), static_cast<T>(step)};
 }
 
 }  // namespace
 
 void march_rays_count_cpu(const at::Tensor& occupancy, double bound, double step,
-                          const at::Tensor& origins, const at::Tensor& dirs,
-                          const at::Tensor& near, const at::Tensor& far, const at::Tensor& jitter,
+                          const at::Tensor& origins, const at::Tensor& dirs, const at::Tensor& near,
+                          const at::Tensor& far, const at::Tensor& jitter,
                           const at::Tensor& counts) {
   AT_DISPATCH_FLOATING_TYPES(origins.scalar_type(), "march_rays_count_cpu", [&] {
     const MarchGrid<scalar_t> g = grid_of<scalar_t>(occupancy, bound, step);
@@ -41,8 +41,8 @@ void march_rays_count_cpu(const at::Tensor& occupancy, double bound, double step
 }
 
 void march_rays_write_cpu(const at::Tensor& occupancy, double bound, double step,
-                          const at::Tensor& origins, const at::Tensor& dirs,
-                          const at::Tensor& near, const at::Tensor& far, const at::Tensor& jitter,
+                          const at::Tensor& origins, const at::Tensor& dirs, const at::Tensor& near,
+                          const at::Tensor& far, const at::Tensor& jitter,
                           const at::Tensor& offsets, const at::Tensor& ray_indices,
                           const at::Tensor& t_starts, const at::Tensor& t_ends) {
   AT_DISPATCH_FLOATING_TYPES(origins.scalar_type(), "march_rays_write_cpu", [&] {

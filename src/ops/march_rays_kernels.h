@@ -96,9 +96,8 @@ cudaError_t march_rays_count_cuda(const MarchGrid<double>& g, int64_t R, const d
                                   const double* jitter, int64_t* counts, cudaStream_t stream);
 cudaError_t march_rays_write_cuda(const MarchGrid<float>& g, int64_t R, const float* origins,
                                   const float* dirs, const float* near, const float* far,
-                                  const float* jitter, const int64_t* offsets,
-                                  int64_t* ray_indices, float* t_starts, float* t_ends,
-                                  cudaStream_t stream);
+                                  const float* jitter, const int64_t* offsets, int64_t* ray_indices,
+                                  float* t_starts, float* t_ends, cudaStream_t stream);
 cudaError_t march_rays_write_cuda(const MarchGrid<double>& g, int64_t R, const double* origins,
                                   const double* dirs, const double* near, const double* far,
                                   const double* jitter, const int64_t* offsets,
@@ -116,13 +115,13 @@ namespace sds::ops::detail {
 // CPU kernels (src/ops/march_rays_cpu.cpp) on contiguous tensors; jitter may be undefined.
 /// counts [R] int64 = samples of each ray.
 void march_rays_count_cpu(const at::Tensor& occupancy, double bound, double step,
-                          const at::Tensor& origins, const at::Tensor& dirs,
-                          const at::Tensor& near, const at::Tensor& far, const at::Tensor& jitter,
+                          const at::Tensor& origins, const at::Tensor& dirs, const at::Tensor& near,
+                          const at::Tensor& far, const at::Tensor& jitter,
                           const at::Tensor& counts);
 /// Fills ray_indices, t_starts, t_ends [N] from offsets [R + 1].
 void march_rays_write_cpu(const at::Tensor& occupancy, double bound, double step,
-                          const at::Tensor& origins, const at::Tensor& dirs,
-                          const at::Tensor& near, const at::Tensor& far, const at::Tensor& jitter,
+                          const at::Tensor& origins, const at::Tensor& dirs, const at::Tensor& near,
+                          const at::Tensor& far, const at::Tensor& jitter,
                           const at::Tensor& offsets, const at::Tensor& ray_indices,
                           const at::Tensor& t_starts, const at::Tensor& t_ends);
 

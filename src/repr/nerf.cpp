@@ -100,10 +100,9 @@ Nerf::Nerf(NerfOptions o, uint64_t seed)
       layout_(ops::HashGridLayout::make(options_.grid)),
       occupancy_(options_.occupancy_grid, options_.radius) {
   const NerfOptions& c = options_;
-  SDS_CHECK(std::isfinite(c.radius) && c.radius > 0, "nerf.radius: expected > 0, got {}",
-            c.radius);
-  SDS_CHECK(c.mlp_neurons >= 1 && c.mlp_neurons <= 1024, "nerf.mlp_neurons: expected 1..1024, got {}",
-            c.mlp_neurons);
+  SDS_CHECK(std::isfinite(c.radius) && c.radius > 0, "nerf.radius: expected > 0, got {}", c.radius);
+  SDS_CHECK(c.mlp_neurons >= 1 && c.mlp_neurons <= 1024,
+            "nerf.mlp_neurons: expected 1..1024, got {}", c.mlp_neurons);
   SDS_CHECK(c.mlp_hidden_layers >= 0 && c.mlp_hidden_layers <= 8,
             "nerf.mlp_hidden_layers: expected 0..8, got {}", c.mlp_hidden_layers);
   check_one_of(c.density_activation, "density_activation",
@@ -286,10 +285,9 @@ at::Tensor Nerf::background_colour(const at::Tensor& directions,
   if (options_.background == "mlp") {
     return at::sigmoid(run_mlp(background_mlp_, sh_degree2(directions)));
   }
-  const at::Tensor bg = to_device(at::tensor({options.background[0], options.background[1],
-                                              options.background[2]},
-                                             at::kFloat),
-                                  directions.device());
+  const at::Tensor bg = to_device(
+      at::tensor({options.background[0], options.background[1], options.background[2]}, at::kFloat),
+      directions.device());
   return bg.unsqueeze(0).expand({directions.size(0), 3});
 }
 
@@ -313,9 +311,8 @@ RenderOutput Nerf::render(const CameraBatch& cameras, const RenderOptions& optio
     marched = occupancy_.march(o, d, step, jitter);
   } else {
     auto [near, far] = ray_cube_intersection(o, d, options_.radius);
-    marched = ops::march_rays(o, d, near, far,
-                              at::ones({1, 1, 1}, fopts.dtype(at::kBool)), options_.radius, step,
-                              jitter);
+    marched = ops::march_rays(o, d, near, far, at::ones({1, 1, 1}, fopts.dtype(at::kBool)),
+                              options_.radius, step, jitter);
   }
   Kept kept{marched.ray_indices, 0.5 * (marched.t_starts + marched.t_ends),
             marched.t_ends - marched.t_starts, marched.ray_offsets};
@@ -333,14 +330,13 @@ RenderOutput Nerf::render(const CameraBatch& cameras, const RenderOptions& optio
     const at::Tensor trans = comp.weights / alpha.clamp_min(1e-30);
     at::Tensor threshold = occupancy_.threshold().clamp_max(options_.alpha_threshold);
     if (!options_.grid_prune) threshold = at::full({}, options_.alpha_threshold, fopts);
-    const at::Tensor keep =
-        (alpha >= threshold) & (alpha > 0) & (trans >= options_.early_stop_eps);
+    const at::Tensor keep = (alpha >= threshold) & (alpha > 0) & (trans >= options_.early_stop_eps);
     const at::Tensor index = keep.nonzero().view({-1});
     kept.ray_indices = kept.ray_indices.index_select(0, index);
     kept.t_mid = kept.t_mid.index_select(0, index);
     kept.deltas = kept.deltas.index_select(0, index);
-    kept.offsets = at::cat({at::zeros({1}, kept.offsets.options()),
-                            at::bincount(kept.ray_indices, {}, R).cumsum(0)});
+    kept.offsets = at::cat(
+        {at::zeros({1}, kept.offsets.options()), at::bincount(kept.ray_indices, {}, R).cumsum(0)});
   }
 
   const at::Tensor ray_o = o.index_select(0, kept.ray_indices);
@@ -364,7 +360,8 @@ RenderOutput Nerf::render(const CameraBatch& cameras, const RenderOptions& optio
   if (with_normals) normals = this->normals(x, sigma);
   at::Tensor colour = albedo;
   if (shading != "albedo") {
-    SDS_CHECK(with_normals, "nerf: shading \"{}\" needs normals (normal_type is \"none\")", shading);
+    SDS_CHECK(with_normals, "nerf: shading \"{}\" needs normals (normal_type is \"none\")",
+              shading);
     at::Tensor light;  // [B, 3] light positions
     double ambient = options_.ambient, diffuse = options_.diffuse;
     if (training) {
@@ -388,7 +385,8 @@ RenderOutput Nerf::render(const CameraBatch& cameras, const RenderOptions& optio
     }
     const at::Tensor view = kept.ray_indices.div(h * w, "floor");
     const at::Tensor l = light.index_select(0, view) - x;
-    const at::Tensor lambert = (normals * l / l.norm(2, 1, true).clamp_min(1e-12)).sum(1).clamp_min(0);
+    const at::Tensor lambert =
+        (normals * l / l.norm(2, 1, true).clamp_min(1e-12)).sum(1).clamp_min(0);
     const at::Tensor shade = (ambient + diffuse * lambert).unsqueeze(1);
     colour = shading == "textureless" ? shade.expand({-1, 3}) : albedo.clamp(0, 1) * shade;
   }
@@ -405,8 +403,7 @@ RenderOutput Nerf::render(const CameraBatch& cameras, const RenderOptions& optio
   out.alpha = image(comp.alpha, 1);
   out.depth = image(comp.depth, 1);
   // HiFA's z-variance under the normalised weights.
-  const at::Tensor wn =
-      comp.weights / comp.alpha.index_select(0, kept.ray_indices).clamp_min(1e-5);
+  const at::Tensor wn = comp.weights / comp.alpha.index_select(0, kept.ray_indices).clamp_min(1e-5);
   const at::Tensor z_mean = per_ray(wn * kept.t_mid, kept.ray_indices, R);
   const at::Tensor dz = kept.t_mid - z_mean.index_select(0, kept.ray_indices);
   out.z_variance = image(per_ray(wn * dz * dz, kept.ray_indices, R), 1);
@@ -424,7 +421,8 @@ std::vector<ParameterGroup> Nerf::parameter_groups() {
   mlps.insert(mlps.end(), albedo_mlp_.begin(), albedo_mlp_.end());
   std::vector<ParameterGroup> groups{{"grid", {grid_}, options_.grid_lr},
                                      {"mlp", mlps, options_.mlp_lr}};
-  if (!background_mlp_.empty()) groups.push_back({"background", background_mlp_, options_.background_lr});
+  if (!background_mlp_.empty())
+    groups.push_back({"background", background_mlp_, options_.background_lr});
   return groups;
 }
 

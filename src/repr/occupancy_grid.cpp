@@ -19,8 +19,8 @@ OccupancyGrid::OccupancyGrid(OccupancyGridOptions o, double bound, at::Device de
             o.update_every);
   SDS_CHECK(o.warmup_steps >= 0, "occupancy_grid.warmup_steps: expected >= 0, got {}",
             o.warmup_steps);
-  SDS_CHECK(o.ema_decay >= 0 && o.ema_decay <= 1,
-            "occupancy_grid.ema_decay: expected 0..1, got {}", o.ema_decay);
+  SDS_CHECK(o.ema_decay >= 0 && o.ema_decay <= 1, "occupancy_grid.ema_decay: expected 0..1, got {}",
+            o.ema_decay);
   SDS_CHECK(std::isfinite(o.occ_threshold) && o.occ_threshold > 0,
             "occupancy_grid.occ_threshold: expected > 0, got {}", o.occ_threshold);
   SDS_CHECK(std::isfinite(bound) && bound > 0, "occupancy_grid: bound: expected > 0, got {}",
@@ -41,9 +41,9 @@ void OccupancyGrid::refresh() {
 at::Tensor OccupancyGrid::cell_centres() const {
   const int64_t r = options_.resolution;
   const at::Tensor cells = at::arange(r * r * r, occupancy_.options().dtype(at::kLong));
-  return (at::stack({cells.div(r * r, "floor"), cells.div(r, "floor").remainder(r),
-                     cells.remainder(r)},
-                    1)
+  return (at::stack(
+              {cells.div(r * r, "floor"), cells.div(r, "floor").remainder(r), cells.remainder(r)},
+              1)
               .to(at::kFloat) +
           0.5) *
              (2 * bound_ / static_cast<double>(r)) -
@@ -55,7 +55,8 @@ at::Tensor OccupancyGrid::evaluate_cells(const Evaluate& evaluate, const at::Ten
   const int64_t r = options_.resolution;
   const at::Tensor ijk = at::stack(
       {cells.div(r * r, "floor"), cells.div(r, "floor").remainder(r), cells.remainder(r)}, 1);
-  const at::Tensor x = (ijk.to(at::kFloat) + jitter) * (2 * bound_ / static_cast<double>(r)) - bound_;
+  const at::Tensor x =
+      (ijk.to(at::kFloat) + jitter) * (2 * bound_ / static_cast<double>(r)) - bound_;
   at::NoGradGuard no_grad;
   // In chunks, so that a 128^3 grid's evaluation does not hold its activations all at once.
   constexpr int64_t kChunk = int64_t{1} << 18;
@@ -84,8 +85,7 @@ void OccupancyGrid::update(int64_t step, const Evaluate& evaluate, at::Generator
     const at::Tensor pick = at::randperm(occupied.size(0), generator, long_opts).slice(0, 0, k);
     cells = std::get<0>(at::_unique(at::cat({uniform, occupied.index_select(0, pick)}), true));
   }
-  const at::Tensor jitter =
-      at::rand({cells.size(0), 3}, generator, occupancy_.options());
+  const at::Tensor jitter = at::rand({cells.size(0), 3}, generator, occupancy_.options());
   const at::Tensor fresh = evaluate_cells(evaluate, cells, jitter);
   at::Tensor flat = occupancy_.view({-1});
   flat.index_put_({cells}, at::maximum(flat.index_select(0, cells) * options_.ema_decay, fresh));
@@ -95,8 +95,9 @@ void OccupancyGrid::update(int64_t step, const Evaluate& evaluate, at::Generator
 void OccupancyGrid::reset(const Evaluate& evaluate) {
   const int64_t r = options_.resolution;
   const at::Tensor cells = at::arange(r * r * r, occupancy_.options().dtype(at::kLong));
-  occupancy_ = evaluate_cells(evaluate, cells, at::full({cells.size(0), 3}, 0.5, occupancy_.options()))
-                   .view({r, r, r});
+  occupancy_ =
+      evaluate_cells(evaluate, cells, at::full({cells.size(0), 3}, 0.5, occupancy_.options()))
+          .view({r, r, r});
   refresh();
 }
 

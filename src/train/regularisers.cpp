@@ -10,9 +10,9 @@ RegulariserWeights RegulariserWeights::from_config(ConfigReader& c) {
   w.sparsity = read_schedule(c, "sparsity", w.sparsity);
   w.opacity = read_schedule(c, "opacity", w.opacity);
   w.z_variance = read_schedule(c, "z_variance", w.z_variance);
-  for (const auto& [name, s] : {std::pair{"orientation", &w.orientation},
-                                std::pair{"sparsity", &w.sparsity}, std::pair{"opacity", &w.opacity},
-                                std::pair{"z_variance", &w.z_variance}}) {
+  for (const auto& [name, s] :
+       {std::pair{"orientation", &w.orientation}, std::pair{"sparsity", &w.sparsity},
+        std::pair{"opacity", &w.opacity}, std::pair{"z_variance", &w.z_variance}}) {
     SDS_CHECK(s->min() >= 0, "{}.{}: expected a weight >= 0, got {}", c.where(), name, s->min());
   }
   c.finish();
@@ -20,8 +20,7 @@ RegulariserWeights RegulariserWeights::from_config(ConfigReader& c) {
 }
 
 bool RegulariserWeights::any() const {
-  return orientation.max() > 0 || sparsity.max() > 0 || opacity.max() > 0 ||
-         z_variance.max() > 0;
+  return orientation.max() > 0 || sparsity.max() > 0 || opacity.max() > 0 || z_variance.max() > 0;
 }
 
 namespace {

@@ -12,11 +12,11 @@ namespace sds::ops {
 
 /// The encoding's settings, with tiny-cuda-nn's "HashGrid" JSON names and defaults.
 struct HashGridOptions {
-  int64_t n_levels = 16;              ///< L: grid levels, 1..32
-  int64_t n_features_per_level = 2;   ///< F: features per level, 1, 2, 4 or 8
-  int64_t log2_hashmap_size = 19;     ///< log2 T: entries of a hashed level, 4..24
-  int64_t base_resolution = 16;       ///< N0: vertices per axis of the coarsest level, >= 2
-  double per_level_scale = 2.0;       ///< b: resolution growth from one level to the next, >= 1
+  int64_t n_levels = 16;             ///< L: grid levels, 1..32
+  int64_t n_features_per_level = 2;  ///< F: features per level, 1, 2, 4 or 8
+  int64_t log2_hashmap_size = 19;    ///< log2 T: entries of a hashed level, 4..24
+  int64_t base_resolution = 16;      ///< N0: vertices per axis of the coarsest level, >= 2
+  double per_level_scale = 2.0;      ///< b: resolution growth from one level to the next, >= 1
 };
 
 /// One level of the grid, as tiny-cuda-nn lays it out.

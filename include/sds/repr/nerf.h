@@ -24,7 +24,7 @@ struct NerfOptions {
   /// The encoding of (x + radius) / (2 radius): 16 levels of 2 features, 2^19 entries, 16 to
   /// 4096 vertices per axis.
   ops::HashGridOptions grid{16, 2, 19, 16, 1.447269237440378};
-  int64_t mlp_neurons = 64;        ///< width of the density and albedo MLPs (bias-free, ReLU)
+  int64_t mlp_neurons = 64;  ///< width of the density and albedo MLPs (bias-free, ReLU)
   int64_t mlp_hidden_layers = 1;
   /// sigma = activation(density MLP + bias(x)): "softplus", "exp", "trunc_exp" (exp whose
   /// gradient stops growing at 15), "shifted_softplus" (softplus(x - 1)), "shifted_exp".
@@ -42,7 +42,7 @@ struct NerfOptions {
   int64_t samples_per_ray = 512;
   bool grid_prune = true;  ///< march the occupancy grid (else every step inside the box)
   OccupancyGridOptions occupancy_grid;  ///< nerfacc's defaults (128^3; threestudio uses 32^3)
-  double early_stop_eps = 1e-4;  ///< samples behind transmittance below this are dropped
+  double early_stop_eps = 1e-4;         ///< samples behind transmittance below this are dropped
   double alpha_threshold = 0.01;  ///< samples with opacity below min(this, mean occupancy) too
   /// "solid" (RenderOptions::background) or "mlp": 3 layers (9 -> 16 -> 16 -> 3, sigmoid) on
   /// the SH (degree 2, 9 terms) of the view direction, as threestudio's neural environment map.
@@ -62,7 +62,7 @@ struct NerfOptions {
   /// colour) or "diffuse" under a fixed light at eval_light.
   std::string eval_shading = "albedo";
   std::array<double, 3> eval_light{2.0, 2.0, 2.0};
-  double grid_lr = 0.01;        ///< threestudio: geometry 0.01
+  double grid_lr = 0.01;  ///< threestudio: geometry 0.01
   double mlp_lr = 0.01;
   double background_lr = 0.001;
   /// The solid (inside(), mesh export) is sigma >= isosurface_threshold (threestudio: 25).
