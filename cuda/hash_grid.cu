@@ -58,16 +58,7 @@ __global__ void input_grad_kernel(HashGridLevels L, int64_t N, const T* __restri
                                   const T* __restrict__ g, T* __restrict__ du) {
   const int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (p >= N) return;
-  const int64_t width = int64_t{L.n_levels} * kF;
-  T acc[3] = {T(0), T(0), T(0)};
-  for (int l = 0; l < L.n_levels; ++l) {
-    HashCell<T> cell;
-    hash_cell(L, l, u + 3 * p, cell);
-    T k[8][3];
-    cell_input_weights(cell, v ? v + 3 * p : nullptr, k);
-    hash_input_grad<T, kF>(theta, cell, k, g + p * width + l * kF, acc);
-  }
-  for (int d = 0; d < 3; ++d) du[3 * p + d] = acc[d];
+  hash_point_input_grad<T, kF>(L, p, theta, u, v, g, du);
 }
 
 // Launches KERNEL<T, kF> for the supported feature counts (F is 1, 2, 4 or 8, checked by the op).

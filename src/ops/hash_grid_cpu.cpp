@@ -66,19 +66,8 @@ void scatter_impl(const HashGridLevels& L, const T* u, const T* v, const T* g, T
 template <typename T, int kF>
 void input_grad_impl(const HashGridLevels& L, const T* theta, const T* u, const T* v, const T* g,
                      T* du, int64_t N) {
-  const int64_t width = int64_t{L.n_levels} * kF;
   at::parallel_for(0, N, kPointGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      T acc[3] = {T(0), T(0), T(0)};
-      for (int l = 0; l < L.n_levels; ++l) {
-        HashCell<T> cell;
-        hash_cell(L, l, u + 3 * p, cell);
-        T k[8][3];
-        cell_input_weights(cell, v ? v + 3 * p : nullptr, k);
-        hash_input_grad<T, kF>(theta, cell, k, g + p * width + l * kF, acc);
-      }
-      for (int d = 0; d < 3; ++d) du[3 * p + d] = acc[d];
-    }
+    for (int64_t p = begin; p < end; ++p) hash_point_input_grad<T, kF>(L, p, theta, u, v, g, du);
   });
 }
 

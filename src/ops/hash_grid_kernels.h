@@ -79,17 +79,23 @@ SDS_HOST_DEVICE SDS_HASH_INLINE void hash_cell(const HashGridLevels& L, int leve
   }
 }
 
+/// Corner c's per-axis factors: a[d] = f_d or 1 - f_d (the weight's factors) and s[d] = +-1
+/// (their derivatives in f_d), by bit d of c.
+template <typename T>
+SDS_HOST_DEVICE SDS_HASH_INLINE void corner_factors(const T* f, int c, T* a, T* s) {
+  for (int d = 0; d < 3; ++d) {
+    const bool hi = (c >> d) & 1;
+    a[d] = hi ? f[d] : T(1) - f[d];
+    s[d] = hi ? T(1) : T(-1);
+  }
+}
+
 /// Corner coefficients of one cell: the trilinear weights (v null) or their derivative along v.
 template <typename T>
 SDS_HOST_DEVICE SDS_HASH_INLINE void cell_weights(const HashCell<T>& cell, const T* v, T* k) {
-  const T* f = cell.frac;
   for (int c = 0; c < 8; ++c) {
     T a[3], s[3];
-    for (int d = 0; d < 3; ++d) {
-      const bool hi = (c >> d) & 1;
-      a[d] = hi ? f[d] : T(1) - f[d];
-      s[d] = hi ? T(1) : T(-1);
-    }
+    corner_factors(cell.frac, c, a, s);
     if (v == nullptr) {
       k[c] = a[0] * a[1] * a[2];
     } else {
@@ -104,15 +110,10 @@ SDS_HOST_DEVICE SDS_HASH_INLINE void cell_weights(const HashCell<T>& cell, const
 template <typename T>
 SDS_HOST_DEVICE SDS_HASH_INLINE void cell_input_weights(const HashCell<T>& cell, const T* v,
                                                         T (*k)[3]) {
-  const T* f = cell.frac;
   const T s1 = cell.scale, s2 = cell.scale * cell.scale;
   for (int c = 0; c < 8; ++c) {
     T a[3], s[3];
-    for (int d = 0; d < 3; ++d) {
-      const bool hi = (c >> d) & 1;
-      a[d] = hi ? f[d] : T(1) - f[d];
-      s[d] = hi ? T(1) : T(-1);
-    }
+    corner_factors(cell.frac, c, a, s);
     if (v == nullptr) {
       k[c][0] = s1 * s[0] * a[1] * a[2];
       k[c][1] = s1 * a[0] * s[1] * a[2];
@@ -150,6 +151,25 @@ SDS_HOST_DEVICE SDS_HASH_INLINE void hash_input_grad(const T* __restrict__ theta
     for (int f = 0; f < kF; ++f) dot += g[f] * t[f];
     for (int d = 0; d < 3; ++d) du[d] += k[c][d] * dot;
   }
+}
+
+/// input_grad of point p over every level: du[3 p ..] = sum_l of hash_input_grad (v may be null).
+template <typename T, int kF>
+SDS_HOST_DEVICE SDS_HASH_INLINE void hash_point_input_grad(const HashGridLevels& L, int64_t p,
+                                                           const T* __restrict__ theta,
+                                                           const T* __restrict__ u, const T* v,
+                                                           const T* __restrict__ g,
+                                                           T* __restrict__ du) {
+  const int64_t width = int64_t{L.n_levels} * kF;
+  T acc[3] = {T(0), T(0), T(0)};
+  for (int l = 0; l < L.n_levels; ++l) {
+    HashCell<T> cell;
+    hash_cell(L, l, u + 3 * p, cell);
+    T k[8][3];
+    cell_input_weights(cell, v ? v + 3 * p : nullptr, k);
+    hash_input_grad<T, kF>(theta, cell, k, g + p * width + l * kF, acc);
+  }
+  for (int d = 0; d < 3; ++d) du[3 * p + d] = acc[d];
 }
 
 #ifdef SDS_WITH_CUDA

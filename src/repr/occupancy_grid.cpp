@@ -38,25 +38,22 @@ void OccupancyGrid::refresh() {
   binary_ = occupancy_ > threshold_;
 }
 
+at::Tensor OccupancyGrid::cell_points(const at::Tensor& cells, const at::Tensor& offset) const {
+  const int64_t r = options_.resolution;
+  const at::Tensor ijk = at::stack(
+      {cells.div(r * r, "floor"), cells.div(r, "floor").remainder(r), cells.remainder(r)}, 1);
+  return (ijk.to(at::kFloat) + offset) * (2 * bound_ / static_cast<double>(r)) - bound_;
+}
+
 at::Tensor OccupancyGrid::cell_centres() const {
   const int64_t r = options_.resolution;
-  const at::Tensor cells = at::arange(r * r * r, occupancy_.options().dtype(at::kLong));
-  return (at::stack(
-              {cells.div(r * r, "floor"), cells.div(r, "floor").remainder(r), cells.remainder(r)},
-              1)
-              .to(at::kFloat) +
-          0.5) *
-             (2 * bound_ / static_cast<double>(r)) -
-         bound_;
+  return cell_points(at::arange(r * r * r, occupancy_.options().dtype(at::kLong)),
+                     at::full({}, 0.5, occupancy_.options()));
 }
 
 at::Tensor OccupancyGrid::evaluate_cells(const Evaluate& evaluate, const at::Tensor& cells,
                                          const at::Tensor& jitter) const {
-  const int64_t r = options_.resolution;
-  const at::Tensor ijk = at::stack(
-      {cells.div(r * r, "floor"), cells.div(r, "floor").remainder(r), cells.remainder(r)}, 1);
-  const at::Tensor x =
-      (ijk.to(at::kFloat) + jitter) * (2 * bound_ / static_cast<double>(r)) - bound_;
+  const at::Tensor x = cell_points(cells, jitter);
   at::NoGradGuard no_grad;
   // In chunks, so that a 128^3 grid's evaluation does not hold its activations all at once.
   constexpr int64_t kChunk = int64_t{1} << 18;
@@ -96,8 +93,7 @@ void OccupancyGrid::reset(const Evaluate& evaluate) {
   const int64_t r = options_.resolution;
   const at::Tensor cells = at::arange(r * r * r, occupancy_.options().dtype(at::kLong));
   occupancy_ =
-      evaluate_cells(evaluate, cells, at::full({cells.size(0), 3}, 0.5, occupancy_.options()))
-          .view({r, r, r});
+      evaluate_cells(evaluate, cells, at::full({}, 0.5, occupancy_.options())).view({r, r, r});
   refresh();
 }
 

@@ -68,6 +68,9 @@ class OccupancyGrid {
 
  private:
   void refresh();
+  // World points of cells (flat indices [M]) at cell coordinates + offset (in [0, 1), [M, 3] or
+  // broadcast).
+  at::Tensor cell_points(const at::Tensor& cells, const at::Tensor& offset) const;
   // Evaluates cells (flat indices [M]) at cell coordinates offset by `jitter` [M, 3] in [0, 1).
   at::Tensor evaluate_cells(const Evaluate& evaluate, const at::Tensor& cells,
                             const at::Tensor& jitter) const;
