@@ -3,9 +3,12 @@
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include "objective_fixture.h"
+
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
 #include "sds/core/rng.h"
+#include "sds/diffusion/exact_prior.h"
 #include "sds/guidance/cfg.h"
 #include "sds/guidance/sds.h"
 #include "sds/guidance/timestep.h"
@@ -181,4 +184,51 @@ TEST_CASE("bad guidance parameters are errors", "[guidance][errors]") {
                       Contains("[B, 3, H, W]"));
   REQUIRE_THROWS_WITH(guidance->compute({at::rand({2, 3, 4, 4}), cameras(3, 4), 0, 1, g, g}),
                       Contains("one camera per image"));
+}
+
+TEST_CASE("reconstruction's gradient is 2 (rgb - known view) / numel at each camera",
+          "[guidance][reconstruction]") {
+  auto prior = sds::test::builtin_exact_prior("camera");
+  auto g = sds::make<sds::Guidance>(sds::parse_json(R"({"type": "reconstruction"})", "test"),
+                                    "guidance",
+                                    sds::Guidance::BuildContext{prior, "a red mug"});
+  // Off-grid cameras: the target is the exact view from the rendered camera, not a component.
+  std::vector<sds::Camera> list = {sds::Camera::orbit(12.5, 33.0, 3, 40, 16, 16),
+                                   sds::Camera::orbit(3.0, 251.0, 3, 40, 16, 16)};
+  sds::CameraBatch cams(list);
+  const at::Tensor known = prior->ground_truth("a red mug", cams).rgb;
+  at::Tensor rgb = at::rand({2, 3, 16, 16}, sds::make_generator(3)).requires_grad_(true);
+  sds::GuidanceInput in;
+  in.rgb = rgb;
+  in.cameras = cams;
+  sds::GuidanceOutput out = g->compute(in);
+  const at::Tensor grad = torch::autograd::grad({out.loss}, {rgb})[0];
+  CHECK(at::allclose(grad, 2 * (rgb.detach() - known) / rgb.numel(), 1e-5, 1e-8));
+  CHECK(out.metrics.at("mse").item<double>() ==
+        Approx((rgb.detach() - known).pow(2).mean().item<double>()).epsilon(1e-6));
+  // The other view's image is a different target: the loss sees which camera is which.
+  std::vector<sds::Camera> swapped = {list[1], list[0]};
+  in.rgb = known;
+  CHECK(g->compute(in).loss.item<double>() == 0.0);
+  in.cameras = sds::CameraBatch(swapped);
+  CHECK(g->compute(in).loss.item<double>() > 1e-3);
+}
+
+TEST_CASE("reconstruction without known views or with a camera per image missing is an error",
+          "[guidance][reconstruction][errors]") {
+  auto blind = std::make_shared<LinearPrior>();
+  auto g = sds::make<sds::Guidance>(sds::parse_json(R"({"type": "reconstruction"})", "test"),
+                                    "guidance", sds::Guidance::BuildContext{blind, "a red mug"});
+  sds::GuidanceInput in;
+  in.rgb = at::rand({2, 3, 8, 8});
+  in.cameras = cameras(2, 8);
+  CHECK_THROWS_WITH(g->compute(in), Contains("Prior::known_views"));
+  in.cameras = cameras(1, 8);
+  CHECK_THROWS_WITH(g->compute(in), Contains("one camera per image"));
+  in.rgb = at::rand({2, 8, 8});
+  CHECK_THROWS_AS(g->compute(in), sds::Error);
+  CHECK_THROWS_WITH(sds::make<sds::Guidance>(
+                        sds::parse_json(R"({"type": "reconstruction", "lr": 1})", "test"),
+                        "guidance", sds::Guidance::BuildContext{blind, "a red mug"}),
+                    Contains("lr"));
 }

@@ -9,6 +9,7 @@
 #include "sds/guidance/ism.h"
 #include "sds/guidance/magic123.h"
 #include "sds/guidance/nfsd.h"
+#include "sds/guidance/reconstruction.h"
 #include "sds/guidance/sds.h"
 #include "sds/guidance/vsd.h"
 
@@ -52,6 +53,7 @@ void register_builtins<Guidance>(Registry<Guidance>& r) {
   r.add("vsd", &Vsd::from_config);
   r.add("magic123", &Magic123::from_config);
   r.add("bsd", &Bsd::from_config);
+  r.add("reconstruction", &Reconstruction::from_config);
 }
 
 }  // namespace sds
