@@ -1,8 +1,10 @@
 #include "testing.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "sds/camera/camera.h"
+#include "sds/camera/grid_sampler.h"
 #include "sds/camera/sampler.h"
 #include "sds/core/error.h"
 #include "sds/core/rng.h"
@@ -70,6 +72,50 @@ TEST_CASE("the orbit sampler is seeded and stays in its ranges", "[camera]") {
   }
   o.elevation_deg = {30, 10};
   REQUIRE_THROWS_AS(sds::OrbitSampler(o), sds::Error);
+}
+
+TEST_CASE("the grid sampler draws only grid views, one per arc, and reaches all of them",
+          "[camera]") {
+  sds::GridSamplerOptions o;
+  o.elevations_deg = {0, 20};
+  o.azimuth_step_deg = 30;  // 12 azimuths, three per arc of a batch of 4
+  o.height = o.width = 8;
+  sds::GridSampler s(o);
+  const std::vector<sds::Camera> grid = sds::grid_views({0, 20}, 30, 3.0, 40.0, 8, 8);
+  auto grid_index = [&](const sds::Camera& c) {
+    for (size_t k = 0; k < grid.size(); ++k) {
+      if (at::allclose(grid[k].c2w(), c.c2w(), 1e-9, 1e-9)) return static_cast<int64_t>(k);
+    }
+    return int64_t{-1};
+  };
+  std::vector<int> hits(grid.size(), 0);
+  auto g = sds::make_generator(5);
+  for (int step = 0; step < 200; ++step) {
+    sds::CameraBatch batch = s.sample(step, g);
+    REQUIRE(batch.size() == 4);
+    for (int64_t i = 0; i < 4; ++i) {
+      const int64_t k = grid_index(batch[i]);
+      REQUIRE(k >= 0);
+      const int64_t azimuth = k % 12;
+      CHECK(azimuth / 3 == i);  // view i from the i-th quarter of the azimuths
+      hits[k]++;
+    }
+  }
+  // 800 draws over 24 views: each expected about 33 times.
+  CHECK(*std::min_element(hits.begin(), hits.end()) > 10);
+  auto g1 = sds::make_generator(9), g2 = sds::make_generator(9);
+  CHECK(at::equal(s.sample(0, g1).c2w(), s.sample(0, g2).c2w()));
+
+  o.elevations_deg = {};
+  CHECK_THROWS_WITH(sds::GridSampler(o), Contains("elevations_deg"));
+  o.elevations_deg = {0, 95};
+  CHECK_THROWS_WITH(sds::GridSampler(o), Contains("[-90, 90]"));
+  o.elevations_deg = {0};
+  o.azimuth_step_deg = 0;
+  CHECK_THROWS_WITH(sds::GridSampler(o), Contains("azimuth_step_deg"));
+  o.azimuth_step_deg = 10;
+  o.batch_size = 0;
+  CHECK_THROWS_WITH(sds::GridSampler(o), Contains("batch_size"));
 }
 
 TEST_CASE("held-out views are 24 and none lies on the 10 degree component grid", "[camera]") {

@@ -517,3 +517,25 @@ TEST_CASE("the same seed gives the same CUDA run", "[cuda][trainer]") {
   }
   CHECK(sds::test::max_abs_diff(a[0], c[0]) > 1e-3);
 }
+
+TEST_CASE("lr_scale multiplies the representation's Adam steps by its schedule", "[trainer]") {
+  // Adam's first step moves each parameter by lr (m / sqrt(v) = sign(g)), so the change after
+  // one step is lr x lr_scale(0) exactly; the schedule's value at the step is what is applied.
+  sds::Json config = quick_config();
+  auto step_size = [&](const sds::Json& lr_scale) {
+    config["trainer"]["lr_scale"] = lr_scale;
+    sds::Experiment e = sds::Experiment::from_config(config);
+    sds::TrainerOptions o = e.trainer;
+    o.steps = 4;
+    auto rep = std::make_shared<NanAfter>(100);
+    const at::Tensor before = rep->named_tensors()[0].second.detach().clone();
+    sds::Trainer t(rep, e.sampler, e.guidance, o);
+    t.step();
+    return (rep->named_tensors()[0].second.detach() - before).abs().item<double>();
+  };
+  CHECK(step_size(1.0) == Approx(0.01).epsilon(1e-6));
+  CHECK(step_size(0.25) == Approx(0.0025).epsilon(1e-6));
+  CHECK(step_size(sds::Json::array({0.5, 0.1})) == Approx(0.005).epsilon(1e-6));
+  config["trainer"]["lr_scale"] = sds::Json::array({1.0, 0.0});
+  CHECK_THROWS_WITH(sds::Experiment::from_config(config), Contains("lr_scale"));
+}

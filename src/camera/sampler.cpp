@@ -1,5 +1,7 @@
 #include "sds/camera/sampler.h"
 
+#include "sampler_limits.h"
+#include "sds/camera/grid_sampler.h"
 #include "sds/core/error.h"
 #include "sds/core/registry.h"
 
@@ -17,31 +19,31 @@ double lerp(const std::array<double, 2>& r, double u) { return r[0] + (r[1] - r[
 
 }  // namespace
 
+void check_sampler_sizes(int64_t batch_size, int64_t height, int64_t width) {
+  SDS_CHECK(batch_size >= 1, "camera_sampler.batch_size: expected >= 1, got {}", batch_size);
+  SDS_CHECK(height >= 1 && width >= 1 && height <= SamplerLimits::max_image_side &&
+                width <= SamplerLimits::max_image_side,
+            "camera_sampler: expected an image size of 1..{} per side, got {} x {}",
+            SamplerLimits::max_image_side, height, width);
+  SDS_CHECK(batch_size <= SamplerLimits::max_batch_size,
+            "camera_sampler.batch_size: expected at most {} views per step, got {}",
+            SamplerLimits::max_batch_size, batch_size);
+  SDS_CHECK(batch_size * height * width <= SamplerLimits::max_pixels_per_step,
+            "camera_sampler: {} views of {} x {} are {} pixels per step, more than the {} that "
+            "fit (lower batch_size or the image size)",
+            batch_size, height, width, batch_size * height * width,
+            SamplerLimits::max_pixels_per_step);
+}
+
 OrbitSampler::OrbitSampler(OrbitSamplerOptions options) : options_(options) {
   check_range(options_.elevation_deg, "elevation_deg", -90, 90);
   check_range(options_.azimuth_deg, "azimuth_deg", -360, 360);
   check_range(options_.radius, "radius", 1e-6, 1e6);
   check_range(options_.fovy_deg, "fovy_deg", 1e-3, 179);
-  SDS_CHECK(options_.batch_size >= 1, "camera_sampler.batch_size: expected >= 1, got {}",
-            options_.batch_size);
+  check_sampler_sizes(options_.batch_size, options_.height, options_.width);
   SDS_CHECK(options_.views_per_group >= 1 && options_.batch_size % options_.views_per_group == 0,
             "camera_sampler: expected views_per_group >= 1 dividing batch_size {}, got {}",
             options_.batch_size, options_.views_per_group);
-  SDS_CHECK(options_.height >= 1 && options_.width >= 1 &&
-                options_.height <= SamplerLimits::max_image_side &&
-                options_.width <= SamplerLimits::max_image_side,
-            "camera_sampler: expected an image size of 1..{} per side, got {} x {}",
-            SamplerLimits::max_image_side, options_.height, options_.width);
-  SDS_CHECK(options_.batch_size <= SamplerLimits::max_batch_size,
-            "camera_sampler.batch_size: expected at most {} views per step, got {}",
-            SamplerLimits::max_batch_size, options_.batch_size);
-  SDS_CHECK(options_.batch_size * options_.height * options_.width <=
-                SamplerLimits::max_pixels_per_step,
-            "camera_sampler: {} views of {} x {} are {} pixels per step, more than the {} that "
-            "fit (lower batch_size or the image size)",
-            options_.batch_size, options_.height, options_.width,
-            options_.batch_size * options_.height * options_.width,
-            SamplerLimits::max_pixels_per_step);
 }
 
 std::unique_ptr<CameraSampler> OrbitSampler::from_config(ConfigReader& c, const BuildContext&) {
@@ -120,6 +122,7 @@ std::vector<Camera> turntable_views(int64_t frames, double elevation_deg, double
 template <>
 void register_builtins<CameraSampler>(Registry<CameraSampler>& r) {
   r.add("orbit", &OrbitSampler::from_config);
+  r.add("grid", &GridSampler::from_config);
 }
 
 }  // namespace sds

@@ -56,6 +56,9 @@ TrainerOptions TrainerOptions::from_config(ConfigReader& c, TrainerOptions o) {
     ConfigReader r(c.raw("regularisers"), c.where() + ".regularisers");
     o.regularisers = RegulariserWeights::from_config(r);
   }
+  o.lr_scale = read_schedule(c, "lr_scale", o.lr_scale);
+  SDS_CHECK(o.lr_scale.min() > 0, "{}.lr_scale: expected a schedule > 0, got a minimum of {}",
+            c.where(), o.lr_scale.min());
   for (double v : o.render.background) {
     SDS_CHECK(v >= 0 && v <= 1, "{}.background: expected values in [0, 1], got {}", c.where(), v);
   }
@@ -227,7 +230,7 @@ StepInfo Trainer::step() {
   }
   record(Watch::kGuidance, {out.loss});
 
-  const std::vector<double> lrs = groups_.learning_rates(i, out.lr_scale);
+  const std::vector<double> lrs = groups_.learning_rates(i, out.lr_scale * options_.lr_scale(i, options_.steps));
   for (size_t k = 0; k < lrs.size(); ++k) {
     static_cast<torch::optim::AdamOptions&>(optimizer_->param_groups()[k].options()).lr(lrs[k]);
   }

@@ -49,10 +49,14 @@ struct TrainerOptions {
   /// Regularisers of the representation's render, added to the guidance's loss each step
   /// (train/step.h's regularisation()).
   RegulariserWeights regularisers;
+  /// Multiplies the representation's learning rates at each step, on top of the guidance's
+  /// `lr_scale` (a ScalarSchedule: [1, 0.1] decays them linearly to a tenth over the run, which
+  /// settles the noise that score distillation's random t leaves in the last steps).
+  ScalarSchedule lr_scale = 1.0;
 
   /// Reads the keys of a config's "trainer" object ("checkpoint_every", "background",
   /// "adam_beta1", "adam_beta2", "adam_eps", "device", "log_every", "check_every",
-  /// "regularisers") over `defaults`; bad values are an sds::Error.
+  /// "regularisers", "lr_scale") over `defaults`; bad values are an sds::Error.
   static TrainerOptions from_config(ConfigReader& config, TrainerOptions defaults);
 };
 
