@@ -58,7 +58,7 @@ TEST_CASE("the registry builds by name and lists the known names", "[core][error
   auto sampler = sds::make<sds::CameraSampler>(sds::Json{{"type", "orbit"}, {"height", 16}});
   CHECK(sampler->height() == 16);
   REQUIRE_THROWS_WITH(sds::make<sds::CameraSampler>(sds::Json{{"type", "orbitt"}}),
-                      Contains("orbitt") && Contains("known types are: orbit"));
+                      Contains("orbitt") && Contains("known types are: grid, orbit"));
   REQUIRE_THROWS_WITH(sds::make<sds::CameraSampler>(sds::Json{{"type", "orbit"}, {"hieght", 3}}),
                       Contains("hieght"));
 }
