@@ -143,15 +143,15 @@ TEST_CASE("a general pinhole camera: tensors in, OpenCV viewmat and K out, off-c
   CHECK(centre.slice(0, 0, 3).abs().max().item<double>() < 1e-12);
   at::Tensor origin = at::matmul(vm, at::tensor({0.0, 0.0, 0.0, 1.0}, at::kDouble));
   CHECK(origin[2].item<double>() == Approx(2.5));
-  CHECK(at::allclose(at::matmul(vm, orbit.c2w()), at::diag(at::tensor({1.0, -1.0, -1.0, 1.0},
-                                                                      at::kDouble))));
+  CHECK(at::allclose(at::matmul(vm, orbit.c2w()),
+                     at::diag(at::tensor({1.0, -1.0, -1.0, 1.0}, at::kDouble))));
   CHECK(orbit.K()[0][0].item<double>() == orbit.fx);
   CHECK(orbit.K()[1][2].item<double>() == orbit.cy);
 
   // From a user's tensors, with the principal point on a pixel centre: that pixel's ray is the
   // optical axis, and the ray one pixel right moves by 1 / fx.
-  const sds::Camera off = sds::Camera::from_c2w(orbit.c2w().to(at::kFloat), 30.0, 20.0, 10.5, 6.5,
-                                                32, 24);
+  const sds::Camera off =
+      sds::Camera::from_c2w(orbit.c2w().to(at::kFloat), 30.0, 20.0, 10.5, 6.5, 32, 24);
   sds::Rays rays = sds::CameraBatch({off}).rays(1, at::kDouble);
   at::Tensor axis = -off.c2w().index({at::indexing::Slice(0, 3), 2});
   CHECK((rays.directions[0][6][10] - axis).abs().max().item<double>() < 1e-6);

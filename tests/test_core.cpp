@@ -16,7 +16,6 @@
 
 using Catch::Matchers::Contains;
 
-
 TEST_CASE("malformed JSON names the line and column", "[core][errors]") {
   const std::string text = "{\n  \"a\": 1,\n  \"b\": [1, 2,,]\n}";
   REQUIRE_THROWS_WITH(sds::parse_json(text, "cfg.json"), Contains("cfg.json:3:"));
@@ -107,7 +106,8 @@ std::string big_endian(uint32_t v) {
 }
 
 std::string chunk(const std::string& type, const std::string& data) {
-  return big_endian(static_cast<uint32_t>(data.size())) + type + data + big_endian(crc32(type + data));
+  return big_endian(static_cast<uint32_t>(data.size())) + type + data +
+         big_endian(crc32(type + data));
 }
 
 // `rows` holds the raw scanlines (without filter bytes) of a w x h image.
@@ -185,7 +185,8 @@ TEST_CASE("tensor checks say what was expected and what came", "[core][errors]")
   REQUIRE_NOTHROW(sds::check_shape(t, "rgb", {-1, 4, -1, -1}, "[B, 4, H, W]"));
   REQUIRE_THROWS_WITH(sds::check_shape(t, "rgb", {-1, 3, -1, -1}, "[B, 3, H, W]"),
                       Contains("rgb") && Contains("[B, 3, H, W]") && Contains("[2, 4, 8, 8]"));
-  REQUIRE_THROWS_WITH(sds::check_dtype(t, "rgb", at::kDouble), Contains("Double") && Contains("Float"));
+  REQUIRE_THROWS_WITH(sds::check_dtype(t, "rgb", at::kDouble),
+                      Contains("Double") && Contains("Float"));
   REQUIRE_THROWS_WITH(sds::check_floating(t.to(at::kInt), "rgb"), Contains("Int"));
   REQUIRE_THROWS_WITH(sds::check_finite(at::full({2}, NAN), "render"), Contains("NaN"));
   REQUIRE_THROWS_WITH(sds::check_device_supported(at::empty({1}, at::Device(at::kMeta)), "x"),
@@ -237,9 +238,9 @@ TEST_CASE("value checks run on the CPU always and on a device only in debug mode
 TEST_CASE("a fixed-size config array must have exactly its size", "[core][errors]") {
   sds::Json j = {{"range", {0, 30, 60}}, {"pair", {1, 2}}, {"scalar", 3}};
   sds::ConfigReader c(j, "camera_sampler");
-  REQUIRE_THROWS_WITH((c.get<std::array<double, 2>>("range", {0, 0})),
-                      Contains("camera_sampler.range") && Contains("array of 2 values") &&
-                          Contains("[0,30,60]"));
+  REQUIRE_THROWS_WITH(
+      (c.get<std::array<double, 2>>("range", {0, 0})),
+      Contains("camera_sampler.range") && Contains("array of 2 values") && Contains("[0,30,60]"));
   CHECK((c.get<std::array<double, 2>>("pair", {0, 0})) == std::array<double, 2>{1, 2});
   REQUIRE_THROWS_WITH((c.get<std::array<double, 2>>("scalar", {0, 0})),
                       Contains("array of 2 values"));

@@ -35,7 +35,8 @@ class LinearPrior : public sds::Prior {
 
 sds::CameraBatch cameras(int64_t b, int64_t size) {
   std::vector<sds::Camera> cams;
-  for (int64_t i = 0; i < b; ++i) cams.push_back(sds::Camera::orbit(0, 90.0 * i, 3, 40, size, size));
+  for (int64_t i = 0; i < b; ++i)
+    cams.push_back(sds::Camera::orbit(0, 90.0 * i, 3, 40, size, size));
   return sds::CameraBatch(cams);
 }
 
@@ -106,7 +107,8 @@ TEST_CASE("weightings follow their formulas", "[guidance]") {
 
 TEST_CASE("the two CFG conventions match their formulas", "[guidance]") {
   at::Tensor c = at::tensor({1.0, 2.0}), u = at::tensor({0.5, -1.0});
-  CHECK(at::allclose(sds::apply_cfg(c, u, 100, sds::CfgConvention::ThreeStudio), c + 100 * (c - u)));
+  CHECK(
+      at::allclose(sds::apply_cfg(c, u, 100, sds::CfgConvention::ThreeStudio), c + 100 * (c - u)));
   CHECK(at::allclose(sds::apply_cfg(c, u, 7.5, sds::CfgConvention::Diffusers), u + 7.5 * (c - u)));
   // threestudio's s equals diffusers' s - 1.
   CHECK(at::allclose(sds::apply_cfg(c, u, 99, sds::CfgConvention::ThreeStudio),
@@ -121,7 +123,8 @@ TEST_CASE("the SDS gradient reaching the image is 2 w(t) (eps_hat - eps) / B", "
   sds::SdsOptions o;
   o.guidance_scale = 100;
   o.cfg = sds::CfgConvention::ThreeStudio;
-  sds::Sds guidance(prior, "a red mug", o, std::make_unique<sds::UniformTimestep>(sds::UniformTimestepOptions{20, 980}),
+  sds::Sds guidance(prior, "a red mug", o,
+                    std::make_unique<sds::UniformTimestep>(sds::UniformTimestepOptions{20, 980}),
                     std::make_unique<sds::SdsWeighting>());
   const int64_t b = 3;
   at::Tensor rgb = at::rand({b, 3, 4, 4}, at::kDouble).requires_grad_(true);
@@ -138,7 +141,8 @@ TEST_CASE("the SDS gradient reaching the image is 2 w(t) (eps_hat - eps) / B", "
   at::Tensor eps_hat = eps_c + 100 * (eps_c - eps_u);
   at::Tensor expected = 2 * (1 - a) * (eps_hat - noise) / b;
   CHECK(at::allclose(rgb.grad(), expected, 1e-10, 1e-12));
-  CHECK(out.metrics.at("grad_norm").item<double>() == Approx(((1 - a) * (eps_hat - noise)).norm().item<double>()));
+  CHECK(out.metrics.at("grad_norm").item<double>() ==
+        Approx(((1 - a) * (eps_hat - noise)).norm().item<double>()));
   CHECK(prior->calls == 2);
 }
 
@@ -168,16 +172,17 @@ TEST_CASE("view-dependent prompts follow threestudio's sectors", "[guidance]") {
 
 TEST_CASE("bad guidance parameters are errors", "[guidance][errors]") {
   sds::Guidance::BuildContext ctx{std::make_shared<LinearPrior>(), "x"};
-  REQUIRE_THROWS_WITH(sds::make<sds::Guidance>(sds::Json{{"type", "sds"}, {"guidance_scale", -1}},
-                                               "guidance", ctx),
-                      Contains("guidance_scale"));
+  REQUIRE_THROWS_WITH(
+      sds::make<sds::Guidance>(sds::Json{{"type", "sds"}, {"guidance_scale", -1}}, "guidance", ctx),
+      Contains("guidance_scale"));
   REQUIRE_THROWS_WITH(
       sds::make<sds::Guidance>(sds::Json{{"type", "sds"}, {"weighting", "cubic"}}, "guidance", ctx),
       Contains("cubic") && Contains("fantasia3d"));
-  REQUIRE_THROWS_WITH(sds::make<sds::Guidance>(
-                          sds::Json{{"type", "sds"}, {"timesteps", {{"type", "uniform"}, {"max_step", 1200}}}},
-                          "guidance", ctx),
-                      Contains("1200"));
+  REQUIRE_THROWS_WITH(
+      sds::make<sds::Guidance>(
+          sds::Json{{"type", "sds"}, {"timesteps", {{"type", "uniform"}, {"max_step", 1200}}}},
+          "guidance", ctx),
+      Contains("1200"));
   auto guidance = sds::make<sds::Guidance>(sds::Json("sds"), "guidance", ctx);
   auto g = sds::make_generator(0);
   REQUIRE_THROWS_WITH(guidance->compute({at::rand({2, 4, 4, 4}), cameras(2, 4), 0, 1, g, g}),
@@ -190,8 +195,7 @@ TEST_CASE("reconstruction's gradient is 2 (rgb - known view) / numel at each cam
           "[guidance][reconstruction]") {
   auto prior = sds::test::builtin_exact_prior("camera");
   auto g = sds::make<sds::Guidance>(sds::parse_json(R"({"type": "reconstruction"})", "test"),
-                                    "guidance",
-                                    sds::Guidance::BuildContext{prior, "a red mug"});
+                                    "guidance", sds::Guidance::BuildContext{prior, "a red mug"});
   // Off-grid cameras: the target is the exact view from the rendered camera, not a component.
   std::vector<sds::Camera> list = {sds::Camera::orbit(12.5, 33.0, 3, 40, 16, 16),
                                    sds::Camera::orbit(3.0, 251.0, 3, 40, 16, 16)};
@@ -227,8 +231,8 @@ TEST_CASE("reconstruction without known views or with a camera per image missing
   CHECK_THROWS_WITH(g->compute(in), Contains("one camera per image"));
   in.rgb = at::rand({2, 8, 8});
   CHECK_THROWS_AS(g->compute(in), sds::Error);
-  CHECK_THROWS_WITH(sds::make<sds::Guidance>(
-                        sds::parse_json(R"({"type": "reconstruction", "lr": 1})", "test"),
-                        "guidance", sds::Guidance::BuildContext{blind, "a red mug"}),
-                    Contains("lr"));
+  CHECK_THROWS_WITH(
+      sds::make<sds::Guidance>(sds::parse_json(R"({"type": "reconstruction", "lr": 1})", "test"),
+                               "guidance", sds::Guidance::BuildContext{blind, "a red mug"}),
+      Contains("lr"));
 }

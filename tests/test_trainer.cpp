@@ -10,11 +10,11 @@
 #include "sds/core/io.h"
 #include "sds/core/json.h"
 #include "sds/core/rng.h"
-#include "sds/repr/voxel_grid.h"
-#include "sds/train/experiment.h"
 #include "sds/diffusion/exact_prior.h"
 #include "sds/diffusion/ground_truth.h"
 #include "sds/diffusion/scene.h"
+#include "sds/repr/voxel_grid.h"
+#include "sds/train/experiment.h"
 #include "sds/train/generate.h"
 #include "sds/train/metrics.h"
 #include "sds/train/step.h"
@@ -43,12 +43,15 @@ class NanAfter : public sds::Representation {
     value_ = at::full({1}, 0.5).requires_grad_(true);
   }
   sds::RenderOutput render(const sds::CameraBatch& cams, const sds::RenderOptions&) override {
-    at::Tensor img = value_.view({1, 1, 1, 1}).expand({cams.size(), 3, cams.height(), cams.width()});
+    at::Tensor img =
+        value_.view({1, 1, 1, 1}).expand({cams.size(), 3, cams.height(), cams.width()});
     if (calls_++ >= bad_step_) img = img * NAN;
     return {img, at::ones({cams.size(), 1, cams.height(), cams.width()}), {}, {}};
   }
   std::vector<sds::ParameterGroup> parameter_groups() override { return {{"v", {value_}, 0.01}}; }
-  std::vector<std::pair<std::string, at::Tensor>> named_tensors() override { return {{"v", value_}}; }
+  std::vector<std::pair<std::string, at::Tensor>> named_tensors() override {
+    return {{"v", value_}};
+  }
 
  private:
   at::Tensor value_;
@@ -65,9 +68,7 @@ class Ball : public sds::Representation {
   }
   std::vector<sds::ParameterGroup> parameter_groups() override { return {}; }
   std::vector<std::pair<std::string, at::Tensor>> named_tensors() override { return {}; }
-  at::Tensor inside(const at::Tensor& points) const override {
-    return points.norm(2, 1) < radius_;
-  }
+  at::Tensor inside(const at::Tensor& points) const override { return points.norm(2, 1) < radius_; }
 
  private:
   double radius_;
@@ -104,7 +105,8 @@ TEST_CASE("geometry IoU scores a representation's solid against the exact object
 TEST_CASE("quick.json reaches 24 dB held-out PSNR end to end", "[e2e]") {
   auto dir = sds::test::fresh_temp_dir("quick");
   sds::GenerateResult r = sds::generate(quick_config(), dir);
-  INFO("mean " << r.held_out.mean << " dB, worst " << r.held_out.min << " dB, " << r.seconds << " s");
+  INFO("mean " << r.held_out.mean << " dB, worst " << r.held_out.min << " dB, " << r.seconds
+               << " s");
   CHECK(r.held_out.mean >= 24.0);
   CHECK(r.held_out.psnr_per_view.size() == 24);
   sds::Json metrics = sds::read_json_file(dir / "metrics.json");
@@ -167,8 +169,10 @@ TEST_CASE("resuming from a checkpoint gives the parameters of an uninterrupted r
   gs["camera_sampler"]["height"] = 16;
   gs["camera_sampler"]["width"] = 16;
   gs["representation"]["num_points"] = 300;
-  gs["representation"]["densify"] = {{"preset", "dreamgaussian"}, {"grow_grad2d", 1e-9},
-                                     {"refine_start", 1}, {"refine_every", 3},
+  gs["representation"]["densify"] = {{"preset", "dreamgaussian"},
+                                     {"grow_grad2d", 1e-9},
+                                     {"refine_start", 1},
+                                     {"refine_every", 3},
                                      {"max_gaussians", 1000}};
   check_resume(gs, "gaussians");
   // NeRF: the occupancy grid (updated every 4 steps here) is part of the checkpoint.
@@ -176,8 +180,8 @@ TEST_CASE("resuming from a checkpoint gives the parameters of an uninterrupted r
       sds::read_json_file(std::filesystem::path(SDS_SOURCE_DIR) / "examples/configs/nerf.json");
   nerf["camera_sampler"]["height"] = 16;
   nerf["camera_sampler"]["width"] = 16;
-  nerf["representation"]["occupancy_grid"] = {{"resolution", 16}, {"update_every", 4},
-                                              {"warmup_steps", 6}};
+  nerf["representation"]["occupancy_grid"] = {
+      {"resolution", 16}, {"update_every", 4}, {"warmup_steps", 6}};
   check_resume(nerf, "nerf");
 }
 
@@ -190,8 +194,8 @@ TEST_CASE("a NaN stops the run naming the step and the part, keeping the last ch
   o.steps = 10;
   o.checkpoint_every = 2;
   sds::Trainer t(std::make_shared<NanAfter>(3), e.sampler, e.guidance, o);
-  REQUIRE_THROWS_WITH(t.train(), Contains("step 4") && Contains("render") &&
-                                     Contains("checkpoint"));
+  REQUIRE_THROWS_WITH(t.train(),
+                      Contains("step 4") && Contains("render") && Contains("checkpoint"));
   CHECK(t.steps_done() == 3);
   // The checkpoint on disk is the one of step 2, the last good one written.
   sds::Trainer restored(std::make_shared<NanAfter>(100), e.sampler, e.guidance, o);
@@ -250,13 +254,15 @@ std::vector<at::Tensor> hand_written_loop(const sds::Json& config, int64_t steps
     adam_groups.emplace_back(g.parameters, std::move(o));
   }
   torch::optim::Adam adam(adam_groups, torch::optim::AdamOptions(1e-2));
-  auto render = [&](const sds::CameraBatch& c) { return e.representation->render(c, e.trainer.render); };
+  auto render = [&](const sds::CameraBatch& c) {
+    return e.representation->render(c, e.trainer.render);
+  };
   for (int64_t i = 0; i < steps; ++i) {
     at::Generator gen = sds::step_generator(e.trainer.seed, i);
     sds::CameraBatch cams = e.sampler->sample(i, gen);
     adam.zero_grad();
-    sds::GuidanceOutput out =
-        sds::guidance_step(*e.guidance, {render(cams).rgb, cams, i, e.trainer.steps, gen, gen}, render);
+    sds::GuidanceOutput out = sds::guidance_step(
+        *e.guidance, {render(cams).rgb, cams, i, e.trainer.steps, gen, gen}, render);
     const auto lrs = groups.learning_rates(i, out.lr_scale);
     for (size_t k = 0; k < lrs.size(); ++k) {
       static_cast<torch::optim::AdamOptions&>(adam.param_groups()[k].options()).lr(lrs[k]);
@@ -282,9 +288,9 @@ std::vector<at::Tensor> trainer_run(const sds::Json& config, int64_t steps) {
 
 }  // namespace
 
-TEST_CASE("a hand-written loop on the step protocol matches the Trainer bit for bit",
-          "[trainer]") {
-  const std::filesystem::path eval = std::filesystem::path(SDS_SOURCE_DIR) / "examples/configs/eval";
+TEST_CASE("a hand-written loop on the step protocol matches the Trainer bit for bit", "[trainer]") {
+  const std::filesystem::path eval =
+      std::filesystem::path(SDS_SOURCE_DIR) / "examples/configs/eval";
   // DreamTime's lr scale, VSD's own parameter group, Magic123's reference view.
   for (const char* name : {"sds_dreamtime", "vsd", "magic123"}) {
     sds::Json config = sds::read_json_file(eval / (std::string(name) + ".json"));

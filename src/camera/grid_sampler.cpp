@@ -49,10 +49,9 @@ CameraBatch GridSampler::sample(int64_t /*step*/, at::Generator& generator) cons
     const double arc = (acc[i][0] + static_cast<double>(i)) / static_cast<double>(b);
     const int64_t a = std::min(azimuths_ - 1, static_cast<int64_t>(arc * azimuths_));
     const int64_t e = std::min(elevations - 1, static_cast<int64_t>(acc[i][1] * elevations));
-    cameras.push_back(Camera::orbit(options_.elevations_deg[e],
-                                    static_cast<double>(a) * options_.azimuth_step_deg,
-                                    options_.radius, options_.fovy_deg, options_.height,
-                                    options_.width));
+    cameras.push_back(Camera::orbit(
+        options_.elevations_deg[e], static_cast<double>(a) * options_.azimuth_step_deg,
+        options_.radius, options_.fovy_deg, options_.height, options_.width));
   }
   return CameraBatch(std::move(cameras));
 }

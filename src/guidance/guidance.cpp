@@ -1,8 +1,8 @@
 #include "sds/guidance/guidance.h"
 
 #include "sds/core/checks.h"
-#include "sds/core/read_to_host.h"
 #include "sds/core/error.h"
+#include "sds/core/read_to_host.h"
 #include "sds/core/registry.h"
 #include "sds/guidance/bsd.h"
 #include "sds/guidance/csd.h"

@@ -20,7 +20,6 @@ namespace sds {
 
 namespace {
 
-
 // Every tensor a checkpoint holds besides the optimiser, under its archive name
 // ("representation.<name>", "guidance.<name>").
 std::vector<std::pair<std::string, at::Tensor>> checkpoint_tensors(Representation& representation,
@@ -29,7 +28,8 @@ std::vector<std::pair<std::string, at::Tensor>> checkpoint_tensors(Representatio
   for (auto& [name, tensor] : representation.named_tensors()) {
     out.emplace_back("representation." + name, tensor);
   }
-  for (auto& [name, tensor] : guidance.named_tensors()) out.emplace_back("guidance." + name, tensor);
+  for (auto& [name, tensor] : guidance.named_tensors())
+    out.emplace_back("guidance." + name, tensor);
   return out;
 }
 
@@ -159,8 +159,10 @@ class Trainer::AdamAccess : public OptimizerState {
 Trainer::Trainer(std::shared_ptr<Representation> representation,
                  std::shared_ptr<CameraSampler> sampler, std::shared_ptr<Guidance> guidance,
                  TrainerOptions options)
-    : representation_(std::move(representation)), sampler_(std::move(sampler)),
-      guidance_(std::move(guidance)), options_(std::move(options)),
+    : representation_(std::move(representation)),
+      sampler_(std::move(sampler)),
+      guidance_(std::move(guidance)),
+      options_(std::move(options)),
       groups_(training_groups(representation_, sampler_, guidance_)) {
   SDS_CHECK(options_.steps >= 1, "trainer.steps: expected >= 1, got {}", options_.steps);
   SDS_CHECK(options_.checkpoint_every >= 0, "trainer.checkpoint_every: expected >= 0, got {}",
@@ -230,7 +232,8 @@ StepInfo Trainer::step() {
   }
   record(Watch::kGuidance, {out.loss});
 
-  const std::vector<double> lrs = groups_.learning_rates(i, out.lr_scale * options_.lr_scale(i, options_.steps));
+  const std::vector<double> lrs =
+      groups_.learning_rates(i, out.lr_scale * options_.lr_scale(i, options_.steps));
   for (size_t k = 0; k < lrs.size(); ++k) {
     static_cast<torch::optim::AdamOptions&>(optimizer_->param_groups()[k].options()).lr(lrs[k]);
   }
