@@ -22,8 +22,10 @@ GridSampler::GridSampler(GridSamplerOptions options) : options_(std::move(option
   SDS_CHECK(options_.fovy_deg > 0 && options_.fovy_deg < 180,
             "camera_sampler (grid).fovy_deg: expected (0, 180), got {}", options_.fovy_deg);
   check_sampler_sizes(options_.batch_size, options_.height, options_.width);
-  // grid_views' azimuths: 0, step, ... strictly below 360.
-  azimuths_ = static_cast<int64_t>(std::ceil(360.0 / step - 1e-9));
+  // The same function builds the exact prior's components, so each drawn view is one of them.
+  views_ = grid_views(options_.elevations_deg, step, options_.radius, options_.fovy_deg,
+                      options_.height, options_.width);
+  azimuths_ = static_cast<int64_t>(views_.size() / options_.elevations_deg.size());
 }
 
 std::unique_ptr<CameraSampler> GridSampler::from_config(ConfigReader& c, const BuildContext&) {
@@ -49,9 +51,7 @@ CameraBatch GridSampler::sample(int64_t /*step*/, at::Generator& generator) cons
     const double arc = (acc[i][0] + static_cast<double>(i)) / static_cast<double>(b);
     const int64_t a = std::min(azimuths_ - 1, static_cast<int64_t>(arc * azimuths_));
     const int64_t e = std::min(elevations - 1, static_cast<int64_t>(acc[i][1] * elevations));
-    cameras.push_back(Camera::orbit(
-        options_.elevations_deg[e], static_cast<double>(a) * options_.azimuth_step_deg,
-        options_.radius, options_.fovy_deg, options_.height, options_.width));
+    cameras.push_back(views_[e * azimuths_ + a]);
   }
   return CameraBatch(std::move(cameras));
 }

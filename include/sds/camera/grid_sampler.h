@@ -40,7 +40,8 @@ class GridSampler : public CameraSampler {
 
  private:
   GridSamplerOptions options_;
-  int64_t azimuths_;  ///< grid azimuths per elevation
+  std::vector<Camera> views_;  ///< grid_views(): elevation-major, the exact prior's own grid
+  int64_t azimuths_;           ///< grid azimuths per elevation
 };
 
 }  // namespace sds
