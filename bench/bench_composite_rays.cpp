@@ -12,15 +12,15 @@
 #include <functional>
 #include <vector>
 
+#include "bench_timing.h"
+#include "reference/composite_rays_reference.h"
 #include "sds/core/checks.h"
 #include "sds/ops/composite_rays.h"
-#include "reference/composite_rays_reference.h"
-
-#ifdef SDS_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#endif
 
 namespace {
+
+using sds::bench::median_ms;
+using sds::bench::sync;
 
 using sds::ops::CompositeRaysOutput;
 
@@ -61,34 +61,12 @@ void step(const Composite& f, const Problem& p) {
                         {p.v_rgb, p.v_alpha, p.v_depth, p.v_weights});
 }
 
-void sync(const Problem& p) {
-#ifdef SDS_WITH_CUDA
-  if (p.sigmas.is_cuda()) at::cuda::getCurrentCUDAStream().synchronize();
-#endif
-}
-
-// Median wall time of `reps` steps after `warmup`, in milliseconds.
-double time_ms(const Composite& f, const Problem& p, int warmup, int reps) {
-  for (int i = 0; i < warmup; ++i) step(f, p);
-  sync(p);
-  std::vector<double> ms;
-  for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    step(f, p);
-    sync(p);
-    const auto t1 = std::chrono::steady_clock::now();
-    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-  }
-  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-  return ms[ms.size() / 2];
-}
-
 void run(int64_t R, int64_t S, const char* what) {
   const Problem p = make_problem(R, S);
   const Composite fused = sds::ops::composite_rays;
   const Composite aten = aten_composite;
-  const double t_fused = time_ms(fused, p, 3, 21);
-  const double t_aten = time_ms(aten, p, 3, 21);
+  const double t_fused = median_ms([&] { step(fused, p); }, p.sigmas, 3, 21);
+  const double t_aten = median_ms([&] { step(aten, p); }, p.sigmas, 3, 21);
   std::printf("R=%lld S=%lld float32 (%s), forward+backward, CPU (%d threads)\n",
               static_cast<long long>(R), static_cast<long long>(S), what, at::get_num_threads());
   std::printf("  fused CPU:          %8.3f ms\n", t_fused);
@@ -96,8 +74,8 @@ void run(int64_t R, int64_t S, const char* what) {
   std::printf("  speedup: %.1fx\n", t_aten / t_fused);
   if (sds::built_with_cuda() && at::hasCUDA()) {
     const Problem g = p.to(at::Device(at::kCUDA));
-    const double t_cuda = time_ms(fused, g, 5, 51);
-    const double t_cuda_aten = time_ms(aten, g, 5, 51);
+    const double t_cuda = median_ms([&] { step(fused, g); }, g.sigmas, 5, 51);
+    const double t_cuda_aten = median_ms([&] { step(aten, g); }, g.sigmas, 5, 51);
     std::printf("  fused CUDA:         %8.3f ms (%.1fx vs fused CPU)\n", t_cuda, t_fused / t_cuda);
     std::printf("  ATen autograd CUDA: %8.3f ms (fused CUDA speedup: %.1fx)\n", t_cuda_aten,
                 t_cuda_aten / t_cuda);

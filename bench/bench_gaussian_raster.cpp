@@ -20,14 +20,14 @@
 #include <functional>
 #include <vector>
 
+#include "bench_timing.h"
 #include "reference/gaussian_reference.h"
 #include "sds/ops/rasterize.h"
 
-#ifdef SDS_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#endif
-
 namespace {
+
+using sds::bench::median_ms;
+using sds::bench::sync;
 
 namespace ops = sds::ops;
 
@@ -62,27 +62,8 @@ Scene make_scene(int64_t n, int64_t size) {
   return s;
 }
 
-void sync(const at::Tensor& t) {
-#ifdef SDS_WITH_CUDA
-  if (t.is_cuda()) at::cuda::getCurrentCUDAStream().synchronize();
-#endif
-}
-
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-double median_ms(const std::function<void()>& step, int warmup, int reps) {
-  for (int i = 0; i < warmup; ++i) step();
-  std::vector<double> ms;
-  for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    step();
-    const auto t1 = std::chrono::steady_clock::now();
-    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-  }
-  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-  return ms[ms.size() / 2];
 }
 
 // Images and the gradients of every Gaussian tensor (means, quats, scales, opacities, sh) of one
@@ -312,7 +293,7 @@ int main() {
     for (int64_t size : {128, 256}) {
       const Scene s = make_scene(n, size);
       const int reps = n >= 100000 ? 3 : 5;
-      const double fused = median_ms([&] { fused_step(s); }, 1, reps);
+      const double fused = median_ms([&] { fused_step(s); }, s.means, 1, reps);
       // The checked run is the tiled baseline's first timed run.
       std::vector<double> tiled_runs;
       StepResult checked;
@@ -342,8 +323,8 @@ int main() {
   if (at::hasCUDA()) {
     const Scene cpu = make_scene(100000, 512);
     const Scene gpu = cpu.to(at::kCUDA);
-    const double t_gpu = median_ms([&] { fused_step(gpu); }, 5, 51);
-    const double t_cpu = median_ms([&] { fused_step(cpu); }, 1, 5);
+    const double t_gpu = median_ms([&] { fused_step(gpu); }, gpu.means, 5, 51);
+    const double t_cpu = median_ms([&] { fused_step(cpu); }, cpu.means, 1, 5);
     std::printf("\nCUDA, 100k Gaussians, 512^2, forward+backward: %.3f ms (CPU %.1f ms, %.1fx)\n",
                 t_gpu, t_cpu, t_cpu / t_gpu);
   } else {

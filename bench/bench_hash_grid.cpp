@@ -18,40 +18,16 @@
 #include <functional>
 #include <vector>
 
+#include "bench_timing.h"
 #include "sds/core/checks.h"
 #include "sds/ops/hash_grid.h"
 
-#ifdef SDS_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#endif
-
 namespace {
 
+using sds::bench::median_ms;
+using sds::bench::sync;
+
 using sds::ops::HashGridLayout;
-
-void sync(const at::Tensor& t) {
-#ifdef SDS_WITH_CUDA
-  if (t.is_cuda()) at::cuda::getCurrentCUDAStream().synchronize();
-#else
-  (void)t;
-#endif
-}
-
-// Median wall time of `reps` calls after one warm-up, in milliseconds.
-double time_ms(const std::function<void()>& f, const at::Tensor& on, int reps) {
-  f();
-  sync(on);
-  std::vector<double> ms;
-  for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    sync(on);
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-  return ms[ms.size() / 2];
-}
 
 // The encoding written with ATen ops (uint32 hash arithmetic emulated in int64 with a mask): the
 // indices and weights of all levels and corners first, then one gather (so that autograd's
@@ -136,8 +112,8 @@ int main(int argc, char** argv) {
     std::printf("the two sides disagree: no timing\n");
     return 1;
   }
-  const double t_fused = time_ms([&] { forward_backward(fused, params, u, g); }, u, reps);
-  const double t_aten = time_ms([&] { forward_backward(aten, params, u, g); }, u, reps);
+  const double t_fused = median_ms([&] { forward_backward(fused, params, u, g); }, u, 1, reps);
+  const double t_aten = median_ms([&] { forward_backward(aten, params, u, g); }, u, 1, reps);
   std::printf("| side | ms | ns / point | fused speed-up |\n| --- | --- | --- | --- |\n");
   std::printf("| ATen composition (CPU) | %.1f | %.0f | 1.00 |\n", t_aten, 1e6 * t_aten / n);
   std::printf("| fused op (CPU) | %.1f | %.0f | %.2f |\n", t_fused, 1e6 * t_fused / n,
@@ -149,8 +125,8 @@ int main(int argc, char** argv) {
     const at::Tensor x = u.detach().requires_grad_(true);
     torch::autograd::grad({encode(p, x)}, {p, x}, {g});
   };
-  const double tp_fused = time_ms([&] { with_points(fused); }, u, reps);
-  const double tp_aten = time_ms([&] { with_points(aten); }, u, reps);
+  const double tp_fused = median_ms([&] { with_points(fused); }, u, 1, reps);
+  const double tp_aten = median_ms([&] { with_points(aten); }, u, 1, reps);
   std::printf("| ATen composition, + point gradient (CPU) | %.1f | %.0f | 1.00 |\n", tp_aten,
               1e6 * tp_aten / n);
   std::printf("| fused op, + point gradient (CPU) | %.1f | %.0f | %.2f |\n", tp_fused,
@@ -164,8 +140,9 @@ int main(int argc, char** argv) {
     std::printf("CUDA vs CPU: max |out diff| %.2e, max |dparams diff| %.2e\n",
                 (c.out.cpu() - a.out).abs().max().item<double>(),
                 (c.dparams.cpu() - a.dparams).abs().max().item<double>());
-    const double t_cuda = time_ms([&] { forward_backward(fused, pc, uc, gc); }, uc, reps * 4);
-    const double t_cuda_aten = time_ms([&] { forward_backward(aten, pc, uc, gc); }, uc, reps * 4);
+    const double t_cuda = median_ms([&] { forward_backward(fused, pc, uc, gc); }, uc, 1, reps * 4);
+    const double t_cuda_aten =
+        median_ms([&] { forward_backward(aten, pc, uc, gc); }, uc, 1, reps * 4);
     std::printf("| ATen composition (CUDA) | %.3f | %.2f | 1.00 |\n", t_cuda_aten,
                 1e6 * t_cuda_aten / n);
     std::printf("| fused op (CUDA) | %.3f | %.2f | %.2f |\n", t_cuda, 1e6 * t_cuda / n,

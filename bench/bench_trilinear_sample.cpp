@@ -24,14 +24,14 @@
 #include <functional>
 #include <vector>
 
+#include "bench_timing.h"
 #include "sds/core/checks.h"
 #include "sds/ops/trilinear_sample.h"
 
-#ifdef SDS_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#endif
-
 namespace {
+
+using sds::bench::median_ms;
+using sds::bench::sync;
 
 struct Problem {
   at::Tensor grid;    // [D, H, W, C]
@@ -85,30 +85,6 @@ Problem make_problem(int64_t grid_res, int64_t C, int64_t views, int64_t res, in
   const at::Tensor points = (o.unsqueeze(1) + d.unsqueeze(1) * ts.unsqueeze(2)).view({-1, 3});
   return {at::randn({grid_res, grid_res, grid_res, C}, opts), points.contiguous(),
           at::randn({points.size(0), C}, opts)};
-}
-
-void sync(const at::Tensor& t) {
-#ifdef SDS_WITH_CUDA
-  if (t.is_cuda()) at::cuda::getCurrentCUDAStream().synchronize();
-#else
-  (void)t;
-#endif
-}
-
-// Median wall time of `reps` calls after `warmup`, in milliseconds.
-double time_ms(const std::function<void()>& f, const at::Tensor& on, int warmup, int reps) {
-  for (int i = 0; i < warmup; ++i) f();
-  sync(on);
-  std::vector<double> ms;
-  for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    sync(on);
-    const auto t1 = std::chrono::steady_clock::now();
-    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-  }
-  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-  return ms[ms.size() / 2];
 }
 
 // Chunk k of `parts` over n points: [lo, lo + m).
@@ -253,18 +229,19 @@ void run(int64_t grid_res, int64_t C, int64_t views, int64_t res, int64_t sample
   const AtenLayout a = aten_layout(p, parts);
   const at::Tensor& pts = p.points;
 
-  const double t_fused = time_ms([&] { fused_native(p.grid, pts, p.v); }, pts, 3, 21);
-  const double t_fwd = time_ms([&] { sds::ops::trilinear_sample(p.grid, pts); }, pts, 3, 21);
-  const double t_fused_aten = time_ms([&] { fused_at_aten_interface(a, pts); }, pts, 2, 9);
-  const double t_none = time_ms([&] { aten_native(a, pts, parts); }, pts, 1, 7);
-  const double t_sds = time_ms([&] { aten_at_sds_interface(p.grid, pts, p.v, parts); }, pts, 1, 7);
-  const double t_aten = time_ms([&] { aten_at_aten_interface(a, pts, parts); }, pts, 1, 7);
+  const double t_fused = median_ms([&] { fused_native(p.grid, pts, p.v); }, pts, 3, 21);
+  const double t_fwd = median_ms([&] { sds::ops::trilinear_sample(p.grid, pts); }, pts, 3, 21);
+  const double t_fused_aten = median_ms([&] { fused_at_aten_interface(a, pts); }, pts, 2, 9);
+  const double t_none = median_ms([&] { aten_native(a, pts, parts); }, pts, 1, 7);
+  const double t_sds =
+      median_ms([&] { aten_at_sds_interface(p.grid, pts, p.v, parts); }, pts, 1, 7);
+  const double t_aten = median_ms([&] { aten_at_aten_interface(a, pts, parts); }, pts, 1, 7);
   // One call with batch 1, at all threads and at one: equal times show that ATen does not
   // parallelise it.
   const AtenLayout one = aten_layout(p, 1);
-  const double t_one = time_ms([&] { aten_native(one, pts, 1); }, pts, 1, 3);
+  const double t_one = median_ms([&] { aten_native(one, pts, 1); }, pts, 1, 3);
   at::set_num_threads(1);
-  const double t_one_1 = time_ms([&] { aten_native(one, pts, 1); }, pts, 1, 3);
+  const double t_one_1 = median_ms([&] { aten_native(one, pts, 1); }, pts, 1, 3);
   at::set_num_threads(threads);
 
   const Result f = fused_native(p.grid, pts, p.v);
@@ -293,11 +270,11 @@ void run(int64_t grid_res, int64_t C, int64_t views, int64_t res, int64_t sample
     const Problem g = p.to(at::Device(at::kCUDA));
     const AtenLayout ga = aten_layout(g, 1);
     const at::Tensor& gp = g.points;
-    const double c_fused = time_ms([&] { fused_native(g.grid, gp, g.v); }, gp, 5, 51);
-    const double c_fused_aten = time_ms([&] { fused_at_aten_interface(ga, gp); }, gp, 5, 51);
-    const double c_none = time_ms([&] { aten_native(ga, gp, 1); }, gp, 5, 51);
-    const double c_sds = time_ms([&] { aten_at_sds_interface(g.grid, gp, g.v, 1); }, gp, 5, 51);
-    const double c_aten = time_ms([&] { aten_at_aten_interface(ga, gp, 1); }, gp, 5, 51);
+    const double c_fused = median_ms([&] { fused_native(g.grid, gp, g.v); }, gp, 5, 51);
+    const double c_fused_aten = median_ms([&] { fused_at_aten_interface(ga, gp); }, gp, 5, 51);
+    const double c_none = median_ms([&] { aten_native(ga, gp, 1); }, gp, 5, 51);
+    const double c_sds = median_ms([&] { aten_at_sds_interface(g.grid, gp, g.v, 1); }, gp, 5, 51);
+    const double c_aten = median_ms([&] { aten_at_aten_interface(ga, gp, 1); }, gp, 5, 51);
     std::printf("  CUDA: fused %.3f ms (%.1fx vs fused CPU)\n", c_fused, t_fused / c_fused);
     print_rows(c_fused, c_fused_aten, c_none, c_sds, c_aten, "CUDA", 1);
     const Result fc = fused_native(g.grid, gp, g.v);
