@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include "testing.h"
@@ -18,6 +19,7 @@
 #include "reference/composite_rays_reference.h"
 #include "sds/core/error.h"
 #include "sds/core/json.h"
+#include "sds/core/rng.h"
 #include "sds/ops/composite_rays.h"
 #include "sds/ops/hash_grid.h"
 #include "sds/ops/march_rays.h"
@@ -797,4 +799,50 @@ TEST_CASE("regularisers equal threestudio's formulas", "[train][regularisers]") 
   CHECK(v.alpha[0][0][4][4].item<double>() > 0.5);
   CHECK(v.z_variance[0][0][4][4].item<double>() > 1e-4);
   CHECK(v.z_variance[0][0][4][4].item<double>() < 0.25);
+}
+
+TEST_CASE("the voxel grid's stratified samples: one uniform offset per ray in training renders",
+          "[repr][voxel]") {
+  // Uniform density: the weights do not depend on where the samples sit, so a ray's depth moves
+  // by exactly (u - 1/2) * delta * alpha when its samples shift by u - 1/2 of an interval delta.
+  sds::VoxelGridOptions vo;
+  vo.resolution = 8;
+  vo.samples_per_ray = 16;
+  vo.stratified = true;
+  sds::VoxelGrid grid(vo);
+  {
+    at::NoGradGuard no_grad;
+    grid.named_tensors()[0].second.fill_(-3.0);  // raw density: sigma = 20 softplus(-3)
+  }
+  const sds::CameraBatch cams = two_views(6);
+  const sds::RenderOutput eval = grid.render(cams, {});
+  sds::RenderOptions train;
+  train.generator = sds::make_generator(7);
+  const sds::RenderOutput jittered = grid.render(cams, train);
+
+  const sds::Rays rays = cams.rays(1, at::kFloat, at::kCPU);
+  auto [near, far] =
+      sds::ray_cube_intersection(rays.origins.view({-1, 3}), rays.directions.view({-1, 3}));
+  at::Generator same = sds::make_generator(7);
+  const at::Tensor u = at::rand({near.size(0)}, same, at::kFloat);
+  const at::Tensor delta = (far - near) / static_cast<double>(vo.samples_per_ray);
+  const at::Tensor alpha = eval.alpha.reshape({-1});
+  const at::Tensor expected = eval.depth.reshape({-1}) + (u - 0.5) * delta * alpha;
+  REQUIRE(alpha.max().item<double>() > 0.5);
+  CHECK(at::allclose(jittered.alpha, eval.alpha, 1e-5, 1e-6));
+  CHECK(at::allclose(jittered.depth.reshape({-1}), expected, 1e-4, 1e-5));
+  CHECK((jittered.depth - eval.depth).abs().max().item<double>() > 1e-3);  // it did move
+
+  // Off, or outside training: the interval midpoints, whatever the generator.
+  vo.stratified = false;
+  sds::VoxelGrid fixed(vo);
+  {
+    at::NoGradGuard no_grad;
+    fixed.named_tensors()[0].second.fill_(-3.0);
+  }
+  train.generator = sds::make_generator(7);
+  CHECK(at::equal(fixed.render(cams, train).depth, eval.depth));
+  sds::Json bad = sds::parse_json(R"({"stratified": 1})", "representation");
+  sds::ConfigReader reader(bad, "representation");
+  CHECK_THROWS_AS(sds::VoxelGrid::from_config(reader, {}), sds::Error);
 }

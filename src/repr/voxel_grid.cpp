@@ -31,8 +31,7 @@ VoxelGrid::VoxelGrid(VoxelGridOptions o) : options_(o) {
             "voxel_grid.resolution: expected 2..512, got {}", o.resolution);
   SDS_CHECK(o.samples_per_ray >= 1 && o.samples_per_ray <= 4096,
             "voxel_grid.samples_per_ray: expected 1..4096, got {}", o.samples_per_ray);
-  SDS_CHECK(o.density_scale > 0, "voxel_grid.density_scale: expected > 0, got {}",
-            o.density_scale);
+  SDS_CHECK(o.density_scale > 0, "voxel_grid.density_scale: expected > 0, got {}", o.density_scale);
   SDS_CHECK(o.blob_radius > 0, "voxel_grid.blob_radius: expected > 0, got {}", o.blob_radius);
   SDS_CHECK(o.density_lr > 0 && o.color_lr > 0,
             "voxel_grid: expected positive learning rates, got {} and {}", o.density_lr,
@@ -52,6 +51,7 @@ std::unique_ptr<Representation> VoxelGrid::from_config(ConfigReader& c,
   VoxelGridOptions o;
   o.resolution = c.get("resolution", o.resolution);
   o.samples_per_ray = c.get("samples_per_ray", o.samples_per_ray);
+  o.stratified = c.get("stratified", o.stratified);
   o.density_scale = c.get("density_scale", o.density_scale);
   o.blob_density = c.get("blob_density", o.blob_density);
   o.blob_radius = c.get("blob_radius", o.blob_radius);
@@ -92,9 +92,16 @@ RenderOutput VoxelGrid::render(const CameraBatch& cameras, const RenderOptions& 
   at::Tensor o = rays.origins.view({-1, 3}), d = rays.directions.view({-1, 3});
   const int64_t n_rays = o.size(0);
   auto [near, far] = ray_cube_intersection(o, d);
-  at::Tensor u = (at::arange(s, at::TensorOptions(at::kFloat).device(device)) + 0.5) /
-                 static_cast<double>(s);
-  at::Tensor ts = near.unsqueeze(1) + (far - near).unsqueeze(1) * u.unsqueeze(0);  // [R, S]
+  // The offset is drawn on the CPU generator and moved, as the NeRF's, so a seed gives the same
+  // samples on every device.
+  at::Tensor offset = at::full({n_rays, 1}, 0.5, at::TensorOptions(at::kFloat).device(device));
+  if (options_.stratified && options.generator.has_value()) {
+    offset = at::rand({n_rays, 1}, *options.generator, at::kFloat).to(device);
+  }
+  at::Tensor u =
+      (at::arange(s, at::TensorOptions(at::kFloat).device(device)).unsqueeze(0) + offset) /
+      static_cast<double>(s);                                         // [R, S]
+  at::Tensor ts = near.unsqueeze(1) + (far - near).unsqueeze(1) * u;  // [R, S]
   at::Tensor deltas = ((far - near) / static_cast<double>(s)).unsqueeze(1).expand({n_rays, s});
   at::Tensor points = o.unsqueeze(1) + d.unsqueeze(1) * ts.unsqueeze(2);  // [R, S, 3]
   auto [sigma, rgb] = query(points.view({-1, 3}));
@@ -148,6 +155,5 @@ at::Tensor VoxelGrid::inside(const at::Tensor& points) const {
 std::vector<std::pair<std::string, at::Tensor>> VoxelGrid::named_tensors() {
   return {{"density", density_}, {"color", color_}};
 }
-
 
 }  // namespace sds

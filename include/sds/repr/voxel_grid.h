@@ -11,9 +11,15 @@ namespace sds {
 
 /// Options of the voxel grid; JSON keys are the field names.
 struct VoxelGridOptions {
-  int64_t resolution = 64;        ///< voxels per side
-  int64_t samples_per_ray = 96;   ///< uniform samples between the ray's cube entry and exit
-  double density_scale = 20.0;    ///< sigma = density_scale * softplus(raw)
+  int64_t resolution = 64;       ///< voxels per side
+  int64_t samples_per_ray = 96;  ///< uniform samples between the ray's cube entry and exit
+  /// In training renders (RenderOptions::generator set), shift each ray's samples by one
+  /// uniform draw within a sample interval (nerfacc's stratified marching); otherwise at the
+  /// interval midpoints. With fixed points, views that recur (the grid sampler) let density sit
+  /// unseen between samples and show up as fog from other views. Off by default so that the
+  /// configs measured before it keep their numbers (the offsets draw from the step's generator).
+  bool stratified = false;
+  double density_scale = 20.0;  ///< sigma = density_scale * softplus(raw)
   /// Initial raw density blob_density (1 - |x| / blob_radius) (Magic3D's blob): dense at the
   /// centre, clearly empty outside, so empty space gets gradients instead of fog.
   double blob_density = 10.0;
