@@ -6,8 +6,6 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <vector>
@@ -20,7 +18,6 @@
 namespace {
 
 using sds::bench::median_ms;
-using sds::bench::sync;
 
 using sds::ops::CompositeRaysOutput;
 

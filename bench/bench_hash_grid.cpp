@@ -11,8 +11,6 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -25,7 +23,6 @@
 namespace {
 
 using sds::bench::median_ms;
-using sds::bench::sync;
 
 using sds::ops::HashGridLayout;
 

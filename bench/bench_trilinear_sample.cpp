@@ -18,7 +18,6 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -31,7 +30,6 @@
 namespace {
 
 using sds::bench::median_ms;
-using sds::bench::sync;
 
 struct Problem {
   at::Tensor grid;    // [D, H, W, C]
