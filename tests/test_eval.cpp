@@ -11,6 +11,7 @@
 #include "sds/core/io.h"
 #include "sds/core/json.h"
 #include "sds/train/evaluation.h"
+#include "sds/train/metrics.h"
 
 using Catch::Matchers::Contains;
 
@@ -257,4 +258,77 @@ TEST_CASE("bad eval options are errors", "[eval][errors]") {
   o.configs = eval_configs();
   o.seeds = 0;
   REQUIRE_THROWS_WITH(sds::evaluate(o), Contains("--seeds"));
+}
+
+TEST_CASE("nearest-variant and family-mean PSNR follow their definitions", "[eval][families]") {
+  at::Tensor a = at::full({3, 3, 4, 4}, 0.2), b = at::full({3, 3, 4, 4}, 0.8);
+  at::Tensor prediction = b.clone();
+  prediction.select(0, 1).add_(0.1);  // one view off by 0.1: 20 dB; the others exact
+  prediction.select(0, 2).add_(0.01);
+  sds::FamilyScores f = sds::score_family(prediction, {a, b});
+  CHECK(f.nearest == 1);
+  REQUIRE(f.variant_mean_db.size() == 2);
+  CHECK(f.nearest_scores.psnr_per_view.at(1) == Approx(20.0));
+  CHECK(f.nearest_scores.psnr_per_view.at(2) == Approx(40.0));
+  CHECK(f.variant_mean_db[1] == Approx(f.nearest_scores.mean));
+  // Against a: errors 0.6, 0.7 and 0.61; against the family mean 0.5: 0.3, 0.4 and 0.31.
+  CHECK(f.variant_mean_db[0] ==
+        Approx(-10 * (std::log10(0.36) + std::log10(0.49) + std::log10(0.3721)) / 3));
+  CHECK(f.family_mean_db ==
+        Approx(-10 * (std::log10(0.09) + std::log10(0.16) + std::log10(0.0961)) / 3));
+  REQUIRE_THROWS_AS(sds::score_family(prediction, {}), sds::Error);
+}
+
+TEST_CASE("coverage counts the distinct variants that runs reach", "[eval][families]") {
+  CHECK(sds::variant_coverage({0, 0, 1, 2}, {30, 31, 20, 25}, 24) == 2);
+  CHECK(sds::variant_coverage({0, 0, 0}, {30, 31, 29}, 24) == 1);
+  CHECK(sds::variant_coverage({3, 1, 2, 0}, {30, 31, 29, 28}, 24) == 4);
+  CHECK(sds::variant_coverage({3, 1}, {10, 11}, 24) == 0);
+  REQUIRE_THROWS_AS(sds::variant_coverage({0}, {}, 24), sds::Error);
+
+  std::vector<sds::EvaluationRun> runs;
+  const std::vector<int64_t> nearest{2, 2, 0, 1};
+  const std::vector<double> db{30, 28, 26, 20}, family{15, 16, 17, 18};
+  for (size_t i = 0; i < nearest.size(); ++i) {
+    runs.push_back(run_of("vsd", "a family", i, db[i], db[i] - 3, -1));
+    runs.back().variants = 4;
+    runs.back().nearest_variant = nearest[i];
+    runs.back().family_mean_db = family[i];
+  }
+  const sds::EvaluationCell cell = sds::summarise_runs(runs, 18.0, 24.0);
+  CHECK(cell.variants == 4);
+  CHECK(cell.coverage == 2);  // variants 2 and 0; the run at variant 1 is below 24 dB
+  CHECK(cell.family_mean_db == Approx(16.5));
+  CHECK(cell.family_mean_db_std == Approx(std::sqrt(1.25)));
+  const sds::EvaluationCell plain = sds::summarise_runs({run_of("sds", "p", 0, 20, 15, -1)}, 18.0);
+  CHECK(plain.variants == 0);
+  CHECK(plain.coverage == 0);
+}
+
+TEST_CASE("a family config runs in the eval and reports the family columns",
+          "[eval][families][e2e]") {
+  sds::EvaluationOptions o;
+  o.configs = {std::filesystem::path(SDS_SOURCE_DIR) / "examples/configs/families/sds.json"};
+  o.small = true;
+  o.small_steps = 3;
+  o.out = sds::test::fresh_temp_dir("eval_family");
+  sds::EvaluationTable table = sds::evaluate(o);
+  REQUIRE(table.runs.size() == 1);
+  const auto& run = table.runs[0];
+  CHECK(run.variants == 4);
+  CHECK(run.nearest_variant >= 0);
+  CHECK(run.nearest_variant < 4);
+  CHECK(std::isfinite(run.family_mean_db));
+  const std::string md = sds::read_text_file(o.out / "results.md");
+  CHECK_THAT(md, Contains("nearest-variant PSNR") && Contains("/4 |"));
+  const sds::Json metrics = sds::read_json_file(o.out / "sds" / "a_mug_in_one_of_four_colours" /
+                                                "seed0" / "metrics.json");
+  REQUIRE(metrics.contains("psnr_per_variant"));
+  CHECK(metrics["psnr_per_variant"].size() == 4);
+  CHECK(metrics["variants"][0] == "red");
+  CHECK(metrics["psnr_per_variant"][metrics["nearest_variant"].get<size_t>()].get<double>() ==
+        Approx(metrics["psnr_heldout_mean"].get<double>()));
+  const sds::Json json = sds::read_json_file(o.out / "results.json");
+  CHECK(json["cells"][0]["variants"] == 4);
+  CHECK(json["runs"][0].contains("psnr_family_mean"));
 }

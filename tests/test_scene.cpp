@@ -62,6 +62,19 @@ std::string error_of(const std::function<void()>& f) {
   return "(no error)";
 }
 
+// The built-in concepts and every member of the built-in families: each is one object.
+std::vector<Concept> builtin_objects() {
+  std::vector<Concept> out = Scene::builtin().concepts;
+  for (const Concept& c : Scene::builtin_families().concepts) {
+    std::vector<Concept> members = c.members();
+    for (size_t m = 0; m < members.size(); ++m) {
+      members[m].prompt += " / " + c.member_name(static_cast<int64_t>(m));
+      out.push_back(members[m]);
+    }
+  }
+  return out;
+}
+
 // Whether the local point q lies inside the primitive: an independent, brute-force definition.
 bool inside_local(const Primitive& p, double x, double y, double z) {
   switch (p.shape) {
@@ -195,10 +208,10 @@ TEST_CASE("exact intersections agree with brute-force point sampling for every s
 }
 
 TEST_CASE("every built-in concept is wholly in view from every grid camera", "[scene]") {
-  const Scene scene = Scene::builtin();
-  REQUIRE(scene.concepts.size() >= 4);
+  const std::vector<Concept> objects = builtin_objects();
+  REQUIRE(objects.size() >= 4 + 3 * 3);
   const CameraBatch grid(grid_views({0, 15, 30}, 10, 3.0, 40, 64, 64));
-  for (const Concept& c : scene.concepts) {
+  for (const Concept& c : objects) {
     INFO(c.prompt);
     GroundTruthImages gt = render_ground_truth(c, grid);
     REQUIRE(gt.rgb.sizes() == at::IntArrayRef({grid.size(), 3, 64, 64}));
@@ -227,7 +240,8 @@ TEST_CASE("built-in concepts are not front-back symmetric", "[scene]") {
   GroundTruthOptions flat;
   flat.ambient = 1.0;
   flat.diffuse = 0.0;
-  const CameraBatch views({Camera::orbit(15, 0, 3.0, 40, 64, 64), Camera::orbit(15, 180, 3.0, 40, 64, 64)});
+  const CameraBatch views(
+      {Camera::orbit(15, 0, 3.0, 40, 64, 64), Camera::orbit(15, 180, 3.0, 40, 64, 64)});
   // The fraction of pixels whose colour differs by more than 0.1 in some channel.
   auto asymmetry = [&](const Concept& c) {
     at::Tensor rgb = render_ground_truth(c, views, flat).rgb;
@@ -236,24 +250,30 @@ TEST_CASE("built-in concepts are not front-back symmetric", "[scene]") {
   };
   // Control: a sphere is symmetric, so the comparison itself is right.
   CHECK(asymmetry(single(Primitive::sphere({0, 0, 0}, 0.5, {0.3, 0.6, 0.2}))) == 0.0);
-  for (const Concept& c : Scene::builtin().concepts) {
+  for (const Concept& c : builtin_objects()) {
     INFO(c.prompt);
     CHECK(asymmetry(c) > 0.015);  // about 60 of the 4096 pixels or more
   }
 }
 
 TEST_CASE("scene JSON round trip reproduces the renders", "[scene]") {
-  const Scene scene = Scene::builtin();
+  Scene scene = Scene::builtin();
+  for (const Concept& c : Scene::builtin_families().concepts) scene.concepts.push_back(c);
   const Json json = scene.to_json();
   const Scene again = Scene::from_json(parse_json(json.dump(2), "round trip"), "round trip");
   CHECK(again.to_json() == json);
   CHECK(again.prompts() == scene.prompts());
-  const CameraBatch views({Camera::orbit(15, 40, 3.0, 40, 32, 32), Camera::orbit(30, 200, 3.0, 40, 32, 32)});
+  const CameraBatch views(
+      {Camera::orbit(15, 40, 3.0, 40, 32, 32), Camera::orbit(30, 200, 3.0, 40, 32, 32)});
   for (size_t i = 0; i < scene.concepts.size(); ++i) {
-    const GroundTruthImages a = render_ground_truth(scene.concepts[i], views);
-    const GroundTruthImages b = render_ground_truth(again.concepts[i], views);
-    CHECK(at::equal(a.rgb, b.rgb));
-    CHECK(at::equal(a.alpha, b.alpha));
+    const auto members = scene.concepts[i].members();
+    REQUIRE(again.concepts[i].member_count() == static_cast<int64_t>(members.size()));
+    for (size_t m = 0; m < members.size(); ++m) {
+      const GroundTruthImages a = render_ground_truth(members[m], views);
+      const GroundTruthImages b = render_ground_truth(again.concepts[i].members()[m], views);
+      CHECK(at::equal(a.rgb, b.rgb));
+      CHECK(at::equal(a.alpha, b.alpha));
+    }
   }
   // The same through a file.
   const auto path = std::filesystem::temp_directory_path() / "sds_test_scene_roundtrip.json";
@@ -346,4 +366,108 @@ TEST_CASE("scene files that are missing or malformed are clear errors", "[scene]
   CHECK_THAT(error_of([&] { Scene::load(broken); }),
              Contains("sds_test_scene_broken.json") && Contains("malformed"));
   std::filesystem::remove(broken);
+}
+
+TEST_CASE("the built-in families have distinct members", "[scene][families]") {
+  const Scene families = Scene::builtin_families();
+  REQUIRE(families.concepts.size() >= 3);
+  CHECK(Scene::resolve("builtin:families").to_json() == families.to_json());
+  CHECK(Scene::resolve("").to_json() == Scene::builtin().to_json());
+  const CameraBatch views(grid_views({0, 30}, 45, 3.0, 40, 32, 32));
+  for (const Concept& c : families.concepts) {
+    INFO(c.prompt);
+    const auto members = c.members();
+    REQUIRE(members.size() >= 3);
+    std::vector<at::Tensor> rgb;
+    for (const Concept& m : members) rgb.push_back(render_ground_truth(m, views).rgb);
+    // Any two members differ visibly: below 30 dB against each other over these 16 views.
+    for (size_t a = 0; a < rgb.size(); ++a) {
+      for (size_t b = a + 1; b < rgb.size(); ++b) {
+        const double mse = (rgb[a] - rgb[b]).pow(2).mean().item<double>();
+        CHECK(-10 * std::log10(mse) < 30.0);
+      }
+    }
+  }
+}
+
+TEST_CASE("variants edit, remove and add template primitives", "[scene][families]") {
+  const Scene scene = Scene::from_json(parse_json(R"({"concepts": [{"prompt": "a thing",
+    "primitives": [
+      {"shape": "sphere", "center": [0, 0, 0], "radius": 0.3, "color": [1, 0, 0]},
+      {"shape": "box", "center": [0.4, 0, 0], "size": [0.1, 0.1, 0.1], "color": [0, 1, 0]}],
+    "variants": [
+      {"name": "edited", "edit": [{"index": 0, "radius": 0.5, "color": [0, 0, 1]}]},
+      {"name": "removed", "remove": [1]},
+      {"name": "added", "add": [{"shape": "sphere", "center": [0, 0, 0.6], "radius": 0.1,
+                                 "color": [1, 1, 0]}]},
+      {"name": "replaced", "primitives": [
+        {"shape": "box", "center": [0, 0, 0], "size": [0.5, 0.5, 0.5], "color": [1, 1, 1]}]}]}]})",
+                                                  "t"),
+                                       "t");
+  const auto m = scene.concepts[0].members();
+  REQUIRE(m.size() == 4);
+  CHECK(m[0].primitives.size() == 2);
+  CHECK(m[0].primitives[0].radius == 0.5);
+  CHECK(m[0].primitives[0].color == std::array<double, 3>{0, 0, 1});
+  CHECK(m[0].primitives[1].size == std::array<double, 3>{0.1, 0.1, 0.1});
+  CHECK(m[1].primitives.size() == 1);
+  CHECK(m[1].primitives[0].shape == Shape::Sphere);
+  CHECK(m[2].primitives.size() == 3);
+  CHECK(m[2].primitives[2].center[2] == 0.6);
+  CHECK(m[3].primitives.size() == 1);
+  CHECK(m[3].primitives[0].shape == Shape::Box);
+  CHECK(scene.concepts[0].member_name(3) == "replaced");
+  CHECK(Scene::builtin().concepts[0].member_count() == 1);
+  CHECK(Scene::builtin().concepts[0].members().size() == 1);
+}
+
+TEST_CASE("malformed family entries are clear errors", "[scene][families][errors]") {
+  auto with = [](const std::string& extra) {
+    return [extra] {
+      Scene::from_json(parse_json(R"({"concepts": [{"prompt": "a thing", "primitives": [
+        {"shape": "sphere", "center": [0, 0, 0], "radius": 0.3, "color": [1, 0, 0]},
+        {"shape": "box", "center": [0.4, 0, 0], "size": [0.1, 0.1, 0.1], "color": [0, 1, 0]}], )" +
+                                      extra + "}]}",
+                                  "t"),
+                       "fam");
+    };
+  };
+  CHECK_THAT(error_of(with(R"("variants": [])")), Contains("variants") && Contains("non-empty"));
+  CHECK_THAT(error_of(with(R"("variants": [{"edit": []}])")),
+             Contains("variants[0]") && Contains("name"));
+  CHECK_THAT(error_of(with(R"("variants": [{"name": "a"}, {"name": "a"}])")),
+             Contains("duplicate variant name"));
+  CHECK_THAT(error_of(with(R"("variants": [{"name": "a", "edit": [{"index": 2, "radius": 1}]}])")),
+             Contains("variants[0].edit[0].index") && Contains("[0, 2)"));
+  CHECK_THAT(error_of(with(R"("variants": [{"name": "a", "edit": [{"radius": 0.2}]}])")),
+             Contains("\"index\""));
+  CHECK_THAT(
+      error_of(with(R"("variants": [{"name": "a", "edit": [{"index": 0, "size": [1, 1, 1]}]}])")),
+      Contains("variants[0]") && Contains("unknown key") && Contains("size"));
+  CHECK_THAT(error_of(with(R"("variants": [{"name": "a", "edit": [{"index": 0, "radius": -1}]}])")),
+             Contains("radius > 0"));
+  CHECK_THAT(error_of(with(
+                 R"("variants": [{"name": "a", "edit": [{"index": 0, "center": [0.9, 0, 0]}]}])")),
+             Contains("unit cube") && Contains("\"a\""));
+  CHECK_THAT(error_of(with(R"("variants": [{"name": "a", "remove": [0, 1]}])")),
+             Contains("at least one primitive"));
+  CHECK_THAT(error_of(with(R"("variants": [{"name": "a", "remove": [5]}])")),
+             Contains("remove[0]"));
+  CHECK_THAT(error_of(with(R"("variants": [{"name": "a", "primitives": [], "edit": []}])")),
+             Contains("either"));
+  CHECK_THAT(error_of(with(R"("variants": [{"name": "a", "colour": [1, 0, 0]}])")),
+             Contains("unknown key") && Contains("colour"));
+  CHECK_THAT(error_of(with(R"("width": [{"kind": "hue", "std": 0.1}])")), Contains("hue"));
+  CHECK_THAT(error_of(with(R"("width": [{"kind": "color", "std": 0}])")), Contains("std > 0"));
+  CHECK_THAT(error_of(with(R"("width": [{"kind": "color", "std": 0.1, "direction": [0, 0, 0]}])")),
+             Contains("non-zero direction"));
+  CHECK_THAT(error_of(with(R"("width": [{"kind": "color", "std": 0.1, "primitives": [2]}])")),
+             Contains("primitive indices") && Contains("[0, 2)"));
+  // An index valid in the template but not in a member that removed primitives.
+  CHECK_THAT(error_of(with(R"("variants": [{"name": "a", "remove": [1]}],
+                              "width": [{"kind": "color", "std": 0.1, "primitives": [1]}])")),
+             Contains("[0, 1)"));
+  CHECK_THAT(
+      error_of(with(R"("width": [{"kind": "brightness", "std": 0.1, "direction": [1, 0, 0]}])")),
+      Contains("unknown key") && Contains("direction"));
 }

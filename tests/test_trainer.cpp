@@ -75,7 +75,7 @@ class Ball : public sds::Representation {
 };
 
 sds::Concept sphere_concept(double radius) {
-  return {"a sphere", {1, 1, 1}, {sds::Primitive::sphere({0, 0, 0}, radius, {1, 0, 0})}};
+  return {"a sphere", {1, 1, 1}, {sds::Primitive::sphere({0, 0, 0}, radius, {1, 0, 0})}, {}, {}};
 }
 
 }  // namespace
@@ -231,8 +231,10 @@ TEST_CASE("every shipped config builds", "[trainer]") {
   for (const char* name : {"default.json", "quick.json", "gaussians.json", "nerf.json"}) {
     paths.push_back(configs / name);
   }
-  for (const auto& entry : std::filesystem::directory_iterator(configs / "eval")) {
-    paths.push_back(entry.path());
+  for (const char* folder : {"eval", "families"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(configs / folder)) {
+      paths.push_back(entry.path());
+    }
   }
   for (const auto& path : paths) {
     INFO(path.string());
@@ -544,4 +546,14 @@ TEST_CASE("lr_scale multiplies the representation's Adam steps by its schedule",
   CHECK(step_size(sds::Json::array({0.5, 0.1})) == Approx(0.005).epsilon(1e-6));
   config["trainer"]["lr_scale"] = sds::Json::array({1.0, 0.0});
   CHECK_THROWS_WITH(sds::Experiment::from_config(config), Contains("lr_scale"));
+}
+
+TEST_CASE("a fixed geometry takes a family only when its variants share one",
+          "[trainer][families][errors]") {
+  sds::Json config = sds::read_json_file(std::filesystem::path(SDS_SOURCE_DIR) /
+                                         "examples/configs/families/texture_sds.json");
+  REQUIRE_NOTHROW(sds::Experiment::from_config(config));  // the mug: colours only
+  config["prompt"] = "a post with a sign";
+  REQUIRE_THROWS_WITH(sds::Experiment::from_config(config),
+                      Contains("differ in geometry") && Contains("+x") && Contains("+y"));
 }

@@ -48,8 +48,9 @@ def generate(config, out_dir, *, resume=False, exports=(), turntable=True, on_st
     examples/configs/*.json, or a path to such a file) into the run folder `out_dir`.
 
     Returns a dict: run_dir, held_out (mean, min and per_view PSNR at the exact prior's 24
-    held-out views; None without the exact prior, which alone has ground truth), geometry_iou
-    (or None), held_out_rgb (or None), progress [(step, psnr)], steps,
+    held-out views; None without the exact prior, which alone has ground truth; for a concept
+    family, against its nearest variant), family (None, or variant_mean_db, nearest and
+    family_mean_db), geometry_iou (or None), held_out_rgb (or None), progress [(step, psnr)], steps,
     seconds and exported (the files written for `exports`: "ply", "obj", "mesh_ply")."""
     if isinstance(config, (str, _os.PathLike)):
         config = _C.read_config(_os.fspath(config))
@@ -62,11 +63,11 @@ def generate(config, out_dir, *, resume=False, exports=(), turntable=True, on_st
         return _C._generate(config, _os.fspath(out_dir), resume, list(exports), turntable, step)
 
 
-def evaluate(configs, out, *, seeds=3, concepts=(), threshold_db=18.0, small=False, log=None,
-             progress=True):
+def evaluate(configs, out, *, seeds=3, concepts=(), threshold_db=18.0, coverage_db=24.0,
+             small=False, log=None, progress=True):
     """`sds eval`: every config (paths) on every concept and seed, scored against ground truth.
     Writes out/results.md and out/results.json and returns the table as a dict (runs, cells,
-    options, markdown). `log(line)` gets one line per finished run; the progress bar counts
+    options, markdown). A family's run reaches its nearest variant at `coverage_db`. `log(line)` gets one line per finished run; the progress bar counts
     runs (tqdm where installed)."""
     with _progress_bar(None, 0, enabled=progress, unit="run") as bar:
         def finished(line):
@@ -74,4 +75,4 @@ def evaluate(configs, out, *, seeds=3, concepts=(), threshold_db=18.0, small=Fal
             if log is not None:
                 log(line)
         return _C._evaluate([_os.fspath(c) for c in configs], seeds, _os.fspath(out),
-                            list(concepts), threshold_db, small, finished)
+                            list(concepts), threshold_db, coverage_db, small, finished)

@@ -162,8 +162,7 @@ void bind_prior(py::module_& m) {
 
   personalisable.def("set_images", &PersonalisablePrior::set_images, py::arg("rgb"),
                      py::arg("cameras"), py::arg("prompt"),
-                     py::call_guard<py::gil_scoped_release>(),
-                     DOC_PersonalisablePrior_set_images);
+                     py::call_guard<py::gil_scoped_release>(), DOC_PersonalisablePrior_set_images);
 
   py::classh<ExactPrior, PersonalisablePrior>(m, "ExactPrior", DOC_ExactPrior)
       .def(py::init([](const py::object& config, const py::kwargs& kwargs) {
@@ -182,15 +181,16 @@ void bind_prior(py::module_& m) {
            DOC_ExactPrior_log_density)
       .def(
           "ground_truth",
-          [](const ExactPrior& p, const std::string& prompt, const CameraBatch& cameras) {
+          [](const ExactPrior& p, const std::string& prompt, const CameraBatch& cameras,
+             int64_t member) {
             GroundTruthImages g;
             {
               py::gil_scoped_release release;
-              g = p.ground_truth(prompt, cameras);
+              g = p.ground_truth(prompt, cameras, member);
             }
             return images(g);
           },
-          py::arg("prompt"), py::arg("cameras"),
+          py::arg("prompt"), py::arg("cameras"), py::arg("member") = 0,
           ("A dict of rgb, alpha and depth.\n\n" + std::string(DOC_ExactPrior_ground_truth))
               .c_str())
       .def("parse_prompt", &ExactPrior::parse_prompt, py::arg("prompt"),
@@ -220,9 +220,8 @@ void bind_prior(py::module_& m) {
             o.seed = seed;
             return self.make_particle_model(o);
           },
-          py::arg("lora_rank") = 4, py::arg("lora_alpha") = 4.0,
-          py::arg("camera_condition") = true, py::arg("seed") = 0,
-          DOC_StableDiffusionPrior_make_particle_model)
+          py::arg("lora_rank") = 4, py::arg("lora_alpha") = 4.0, py::arg("camera_condition") = true,
+          py::arg("seed") = 0, DOC_StableDiffusionPrior_make_particle_model)
       .def_property_readonly("prediction_type", &StableDiffusionPrior::prediction_type)
       .def_property_readonly("device", &StableDiffusionPrior::device)
       .def_property_readonly("dtype", &StableDiffusionPrior::dtype);

@@ -151,6 +151,15 @@ void bind_train(py::module_& m) {
         out["run_dir"] = r.run_dir;
         out["held_out"] = r.measured ? view_scores(r.held_out) : py::object(py::none());
         out["geometry_iou"] = r.geometry_iou ? py::cast(*r.geometry_iou) : py::none();
+        if (r.family) {
+          py::dict family;
+          family["variant_mean_db"] = r.family->variant_mean_db;
+          family["nearest"] = r.family->nearest;
+          family["family_mean_db"] = r.family->family_mean_db;
+          out["family"] = family;
+        } else {
+          out["family"] = py::none();
+        }
         out["held_out_rgb"] = r.measured ? py::cast(r.held_out_rgb) : py::none();
         out["progress"] = r.progress;
         out["steps"] = r.steps;
@@ -165,13 +174,14 @@ void bind_train(py::module_& m) {
       "_evaluate",
       [](std::vector<std::filesystem::path> configs, int64_t seeds,
          const std::filesystem::path& out, std::vector<std::string> concepts, double threshold_db,
-         bool small, const py::object& log) {
+         double coverage_db, bool small, const py::object& log) {
         EvaluationOptions o;
         o.configs = std::move(configs);
         o.seeds = seeds;
         o.out = out;
         o.concepts = std::move(concepts);
         o.threshold_db = threshold_db;
+        o.coverage_db = coverage_db;
         o.small = small;
         if (!log.is_none()) {
           o.log = [log](const std::string& line) {
@@ -189,7 +199,7 @@ void bind_train(py::module_& m) {
         return result;
       },
       py::arg("configs"), py::arg("seeds"), py::arg("out"), py::arg("concepts"),
-      py::arg("threshold_db"), py::arg("small"), py::arg("log"));
+      py::arg("threshold_db"), py::arg("coverage_db"), py::arg("small"), py::arg("log"));
 
   py::classh<RegulariserWeights>(m, "RegulariserWeights", DOC_RegulariserWeights)
       .def(py::init([](const py::object& weights, const py::kwargs& kwargs) {
@@ -223,12 +233,37 @@ void bind_train(py::module_& m) {
   m.def(
       "geometry_iou",
       [](const Representation& r, const ExactPrior& prior, const std::string& prompt,
-         int64_t resolution) {
+         int64_t resolution, int64_t member) {
+        const Concept& c = prior.scene().find(prompt);
+        SDS_CHECK(member >= 0 && member < c.member_count(),
+                  "geometry_iou: \"{}\" has {} member(s); expected a member in [0, {}), got {}",
+                  prompt, c.member_count(), c.member_count(), member);
         py::gil_scoped_release release;
-        return geometry_iou(r, prior.scene().find(prompt), resolution);
+        return geometry_iou(r, c.members()[static_cast<size_t>(member)], resolution);
       },
       py::arg("representation"), py::arg("prior"), py::arg("prompt"), py::arg("resolution") = 64,
-      DOC_geometry_iou);
+      py::arg("member") = 0, DOC_geometry_iou);
+  m.def(
+      "score_family",
+      [](const at::Tensor& prediction, const std::vector<at::Tensor>& variants) {
+        FamilyScores f;
+        {
+          py::gil_scoped_release release;
+          f = score_family(prediction, variants);
+        }
+        py::dict out;
+        out["variant_mean_db"] = f.variant_mean_db;
+        out["nearest"] = f.nearest;
+        out["nearest_scores"] = view_scores(f.nearest_scores);
+        out["family_mean_db"] = f.family_mean_db;
+        return out;
+      },
+      py::arg("prediction"), py::arg("variants"),
+      ("A dict of variant_mean_db, nearest, nearest_scores and family_mean_db.\n\n" +
+       std::string(DOC_score_family))
+          .c_str());
+  m.def("variant_coverage", &variant_coverage, py::arg("nearest"), py::arg("nearest_db"),
+        py::arg("threshold_db"), DOC_variant_coverage);
 }
 
 }  // namespace sds::python

@@ -13,6 +13,7 @@ struct EvalArgs {
   std::string out;
   int64_t seeds = 3;
   double threshold = 18.0;
+  double coverage = 24.0;
   bool small = false;
 };
 
@@ -23,6 +24,7 @@ void run(const EvalArgs& a) {
   o.out = a.out;
   o.seeds = a.seeds;
   o.threshold_db = a.threshold;
+  o.coverage_db = a.coverage;
   o.small = a.small;
   o.log = [](const std::string& line) {
     fmt::print("{}\n", line);
@@ -44,6 +46,8 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--seeds", args->seeds, "seeds per config and concept (default 3)");
   cmd->add_option("--concepts", args->concepts, "prompts to run (default: every concept)");
   cmd->add_option("--threshold", args->threshold, "PSNR threshold in dB (default 18)");
+  cmd->add_option("--coverage-db", args->coverage,
+                  "families: PSNR at which a run reaches its nearest variant (default 24)");
   cmd->add_flag("--small", args->small, "CI size: one concept, one seed, a few steps");
   cmd->callback([args] { run(*args); });
 }

@@ -1,4 +1,5 @@
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "commands.h"
 #include "sds/camera/sampler.h"
@@ -19,20 +20,32 @@ struct ScenesArgs {
 };
 
 void run(const ScenesArgs& a) {
-  Scene scene = a.scene.empty() ? Scene::builtin() : Scene::load(a.scene);
+  Scene scene = Scene::resolve(a.scene);
   for (size_t i = 0; i < scene.concepts.size(); ++i) {
     const Concept& c = scene.concepts[i];
-    fmt::print("{}  \"{}\"  ({} primitives)\n", i, c.prompt, c.primitives.size());
+    if (c.variants.empty()) {
+      fmt::print("{}  \"{}\"  ({} primitives)\n", i, c.prompt, c.primitives.size());
+    } else {
+      std::vector<std::string> names;
+      for (const Variant& v : c.variants) names.push_back(v.name);
+      fmt::print("{}  \"{}\"  (family of {}: {})\n", i, c.prompt, names.size(),
+                 fmt::join(names, ", "));
+    }
   }
   if (a.render.empty()) return;
   CameraBatch cams(turntable_views(a.views, a.elevation, 3.0, 40.0, a.size, a.size));
   for (size_t i = 0; i < scene.concepts.size(); ++i) {
-    GroundTruthImages gt = render_ground_truth(scene.concepts[i], cams);
-    std::vector<at::Tensor> row;
-    for (int64_t k = 0; k < cams.size(); ++k) row.push_back(gt.rgb[k]);
-    const auto path = std::filesystem::path(a.render) / fmt::format("concept_{:02d}.png", i);
-    write_png(path, at::cat(row, 2));
-    fmt::print("wrote {}\n", path.string());
+    const std::vector<Concept> members = scene.concepts[i].members();
+    for (size_t m = 0; m < members.size(); ++m) {
+      GroundTruthImages gt = render_ground_truth(members[m], cams);
+      std::vector<at::Tensor> row;
+      for (int64_t k = 0; k < cams.size(); ++k) row.push_back(gt.rgb[k]);
+      const std::string name = members.size() == 1 ? fmt::format("concept_{:02d}.png", i)
+                                                   : fmt::format("concept_{:02d}_{}.png", i, m);
+      const auto path = std::filesystem::path(a.render) / name;
+      write_png(path, at::cat(row, 2));
+      fmt::print("wrote {}\n", path.string());
+    }
   }
 }
 
@@ -41,7 +54,8 @@ void run(const ScenesArgs& a) {
 void add_scenes(CLI::App& app) {
   auto args = std::make_shared<ScenesArgs>();
   CLI::App* cmd = app.add_subcommand("scenes", "list the exact prior's concepts and render them");
-  cmd->add_option("--scene", args->scene, "scene file (default: the built-in concepts)");
+  cmd->add_option("--scene", args->scene,
+                  "scene file, or builtin:families (default: the built-in concepts)");
   cmd->add_option("--render", args->render, "folder for ground-truth turntable strips");
   cmd->add_option("--size", args->size, "image size in pixels");
   cmd->add_option("--views", args->views, "views per strip (azimuths from the front)");

@@ -93,10 +93,76 @@ constexpr const char* kBuiltinScenes = R"json({ "concepts": [
         "color": [0.3, 0.3, 0.35] } ] }
 ] })json";
 
+// The built-in families: one prompt, several objects. Colour (the mug, with width along a tint
+// of its body), the side a part is on (the sign), and a part present or absent (the birdhouse).
+// Each keeps a marker on its front that does not vary, so a member's views are not symmetric.
+constexpr const char* kBuiltinFamilies = R"json({ "concepts": [
+  { "prompt": "a mug in one of four colours",
+    "background": [1, 1, 1],
+    "primitives": [
+      { "shape": "cylinder", "center": [0, 0, -0.05], "radius": 0.42, "height": 1.05,
+        "color": [0.82, 0.1, 0.1] },
+      { "shape": "cylinder", "center": [0, 0, 0.48], "radius": 0.36, "height": 0.02,
+        "color": [0.3, 0.15, 0.05] },
+      { "shape": "torus", "center": [0, 0.44, -0.05], "major_radius": 0.26, "minor_radius": 0.075,
+        "rotation": [0, 90, 0], "color": [0.82, 0.1, 0.1] },
+      { "shape": "cylinder", "center": [0.4, 0, -0.05], "radius": 0.2, "height": 0.14,
+        "rotation": [0, 90, 0], "color": [1.0, 0.85, 0.05] } ],
+    "variants": [
+      { "name": "red", "edit": [] },
+      { "name": "blue", "edit": [ { "index": 0, "color": [0.1, 0.25, 0.85] },
+                                  { "index": 2, "color": [0.1, 0.25, 0.85] } ] },
+      { "name": "green", "edit": [ { "index": 0, "color": [0.1, 0.6, 0.2] },
+                                   { "index": 2, "color": [0.1, 0.6, 0.2] } ] },
+      { "name": "purple", "edit": [ { "index": 0, "color": [0.55, 0.15, 0.7] },
+                                    { "index": 2, "color": [0.55, 0.15, 0.7] } ] } ],
+    "width": [ { "kind": "color", "primitives": [0, 2], "direction": [1, 1, 1], "std": 0.1 } ] },
+
+  { "prompt": "a post with a sign",
+    "background": [1, 1, 1],
+    "primitives": [
+      { "shape": "box", "center": [0, 0, -0.72], "size": [0.7, 0.5, 0.16],
+        "color": [0.2, 0.3, 0.8] },
+      { "shape": "cylinder", "center": [0, 0, -0.05], "radius": 0.07, "height": 1.25,
+        "color": [0.6, 0.6, 0.6] },
+      { "shape": "box", "center": [0.3, 0, -0.6], "size": [0.1, 0.2, 0.1],
+        "color": [1.0, 0.55, 0.05] },
+      { "shape": "box", "center": [0.25, 0, 0.35], "size": [0.36, 0.06, 0.26],
+        "color": [0.1, 0.7, 0.3] } ],
+    "variants": [
+      { "name": "+x", "edit": [] },
+      { "name": "+y", "edit": [ { "index": 3, "center": [0, 0.25, 0.35], "size": [0.06, 0.36, 0.26] } ] },
+      { "name": "-x", "edit": [ { "index": 3, "center": [-0.25, 0, 0.35] } ] },
+      { "name": "-y", "edit": [ { "index": 3, "center": [0, -0.25, 0.35], "size": [0.06, 0.36, 0.26] } ] } ] },
+
+  { "prompt": "a birdhouse",
+    "background": [1, 1, 1],
+    "primitives": [
+      { "shape": "box", "center": [0, 0, -0.15], "size": [0.6, 0.6, 0.7],
+        "color": [0.75, 0.55, 0.3] },
+      { "shape": "box", "center": [0, 0, 0.3], "size": [0.75, 0.75, 0.2],
+        "color": [0.6, 0.15, 0.1] },
+      { "shape": "cylinder", "center": [0.3, 0, 0], "radius": 0.1, "height": 0.04,
+        "rotation": [0, 90, 0], "color": [0.1, 0.08, 0.05] },
+      { "shape": "box", "center": [0, 0, -0.55], "size": [0.7, 0.7, 0.1],
+        "color": [0.4, 0.4, 0.4] } ],
+    "variants": [
+      { "name": "plain", "edit": [] },
+      { "name": "perch", "add": [ { "shape": "cylinder", "center": [0.45, 0, -0.2], "radius": 0.06,
+                                   "height": 0.3, "rotation": [0, 90, 0],
+                                   "color": [0.3, 0.2, 0.1] } ] },
+      { "name": "chimney", "add": [ { "shape": "box", "center": [-0.15, 0.15, 0.52],
+                                     "size": [0.14, 0.14, 0.25], "color": [0.5, 0.5, 0.55] } ] } ] }
+] })json";
+
 }  // namespace
 
 Scene Scene::builtin() {
   return from_json(parse_json(kBuiltinScenes, "<built-in scenes>"), "built-in scenes");
+}
+
+Scene Scene::builtin_families() {
+  return from_json(parse_json(kBuiltinFamilies, "<built-in families>"), "built-in families");
 }
 
 }  // namespace sds

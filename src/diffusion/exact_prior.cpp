@@ -1,5 +1,6 @@
 #include "sds/diffusion/exact_prior.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -15,6 +16,52 @@ namespace sds {
 namespace {
 
 const char* const kSectors[] = {"front", "side", "back", "overhead"};
+
+// The change of a member's views (pixels in [-1, 1]) per unit edit of one width direction,
+// `[B, D]`. Renders are linear in albedo and background, so this is one render of the member with
+// the edit's albedo, a black background and nothing else.
+at::Tensor width_row(const Concept& member, const WidthDirection& d, const CameraBatch& cameras,
+                     const GroundTruthOptions& options) {
+  Concept edit = member;
+  edit.background = {0, 0, 0};
+  at::Tensor dir = at::ones({1, 3, 1, 1}, at::kDouble);
+  if (d.kind == "color") {
+    for (size_t i = 0; i < edit.primitives.size(); ++i) {
+      const bool tinted =
+          d.primitives.empty() || std::find(d.primitives.begin(), d.primitives.end(),
+                                            static_cast<int64_t>(i)) != d.primitives.end();
+      edit.primitives[i].color =
+          tinted ? std::array<double, 3>{1, 1, 1} : std::array<double, 3>{0, 0, 0};
+    }
+    dir = at::tensor(std::vector<double>(d.direction.begin(), d.direction.end()), at::kDouble)
+              .view({1, 3, 1, 1});
+  }
+  const at::Tensor rgb = render_ground_truth(edit, cameras, options).rgb.to(at::kDouble);
+  return (2 * d.std * rgb * dir).reshape({cameras.size(), -1});
+}
+
+// The width rows `[K, r, D]` of every grid component (ExactPriorComponents::width), in component
+// order; undefined when no concept has width.
+at::Tensor width_rows(const Scene& scene, const CameraBatch& cameras,
+                      const GroundTruthOptions& options) {
+  size_t rank = 0;
+  for (const Concept& c : scene.concepts) rank = std::max(rank, c.width.size());
+  if (rank == 0) return {};
+  std::vector<at::Tensor> blocks;
+  for (const Concept& c : scene.concepts) {
+    for (const Concept& member : c.members()) {
+      std::vector<at::Tensor> rows;
+      for (const WidthDirection& d : c.width)
+        rows.push_back(width_row(member, d, cameras, options));
+      const int64_t d_size = 3 * cameras[0].height * cameras[0].width;
+      for (size_t j = c.width.size(); j < rank; ++j) {
+        rows.push_back(at::zeros({cameras.size(), d_size}, at::kDouble));
+      }
+      blocks.push_back(at::stack(rows, 1));
+    }
+  }
+  return at::cat(blocks).contiguous();
+}
 
 }  // namespace
 
@@ -66,7 +113,7 @@ std::unique_ptr<Prior> ExactPrior::from_config(ConfigReader& c, const BuildConte
   o.view_sectors.overhead_deg = c.get("overhead_threshold_deg", o.view_sectors.overhead_deg);
   o.ground_truth.supersample = c.get("supersample", o.ground_truth.supersample);
   const std::string scene_file = c.get<std::string>("scene", "");
-  Scene scene = scene_file.empty() ? Scene::builtin() : Scene::load(scene_file);
+  Scene scene = Scene::resolve(scene_file);
   return std::make_unique<ExactPrior>(std::move(scene), o);
 }
 
@@ -98,32 +145,47 @@ const ExactPriorComponents& ExactPrior::components(int64_t height, int64_t width
   auto host = cache_.find(host_key);
   if (host == cache_.end()) {
     const auto& o = options_;
-    std::vector<Camera> views = grid_views(o.grid_elevations_deg, o.grid_azimuth_step_deg,
-                                           o.radius, o.fovy_deg, height, width);
+    std::vector<Camera> views = grid_views(o.grid_elevations_deg, o.grid_azimuth_step_deg, o.radius,
+                                           o.fovy_deg, height, width);
     // K images of 3 H W float64 values: refuse sizes that cannot be held before rendering them.
     constexpr double kMaxBytes = 8.0 * (1 << 30);
+    size_t members = 0, rank = 0;
+    for (const Concept& c : scene_.concepts) {
+      members += static_cast<size_t>(c.member_count());
+      rank = std::max(rank, c.width.size());
+    }
+    const size_t count = views.size() * members;
     const double bytes = 8.0 * 3.0 * static_cast<double>(height) * static_cast<double>(width) *
-                         static_cast<double>(views.size() * scene_.concepts.size());
+                         static_cast<double>(count * (1 + rank));
     SDS_CHECK(bytes <= kMaxBytes,
-              "exact prior: {} components of {} x {} images need {:.1f} GiB, more than the {:.0f} "
-              "GiB they may take (a smaller image size or a coarser grid)",
-              views.size() * scene_.concepts.size(), height, width, bytes / (1 << 30),
-              kMaxBytes / (1 << 30));
+              "exact prior: {} components of {} x {} images (with {} width directions) need "
+              "{:.1f} GiB, more than the {:.0f} GiB they may take (a smaller image size or a "
+              "coarser grid)",
+              count, height, width, rank, bytes / (1 << 30), kMaxBytes / (1 << 30));
     CameraBatch batch(views);
     ExactPriorComponents comps;
     std::vector<at::Tensor> mus, dirs;
     for (size_t c = 0; c < scene_.concepts.size(); ++c) {
-      GroundTruthImages gt = render_ground_truth(scene_.concepts[c], batch, o.ground_truth);
-      mus.push_back((gt.rgb.to(at::kDouble) * 2 - 1).reshape({batch.size(), -1}));
-      for (const auto& v : views) {
-        comps.cameras.push_back(v);
-        comps.concept_index.push_back(static_cast<int64_t>(c));
-        dirs.push_back(v.direction());
+      const std::vector<Concept> members = scene_.concepts[c].members();
+      for (size_t m = 0; m < members.size(); ++m) {
+        GroundTruthImages gt = render_ground_truth(members[m], batch, o.ground_truth);
+        mus.push_back((gt.rgb.to(at::kDouble) * 2 - 1).reshape({batch.size(), -1}));
+        for (const auto& v : views) {
+          comps.cameras.push_back(v);
+          comps.concept_index.push_back(static_cast<int64_t>(c));
+          comps.member_index.push_back(static_cast<int64_t>(m));
+          dirs.push_back(v.direction());
+        }
       }
     }
     comps.mu = at::cat(mus).contiguous();
     comps.mu_sq_norm = comps.mu.pow(2).sum(1);
     comps.directions = at::stack(dirs);
+    comps.width = width_rows(scene_, batch, o.ground_truth);
+    if (comps.width.defined()) {
+      comps.width_gram = comps.width.matmul(comps.width.transpose(1, 2));
+      comps.width_mu = comps.width.matmul(comps.mu.unsqueeze(2)).squeeze(2);
+    }
     comps.base_count = comps.mu.size(0);
     if (ExactPriorMath::multiview(*this)) {
       comps.tuples = ExactPriorMath::build_tuples(*this, comps);
@@ -137,7 +199,25 @@ const ExactPriorComponents& ExactPrior::components(int64_t height, int64_t width
   ExactPriorComponents copy = host->second;
   copy.mu = to_device(copy.mu, device);
   copy.mu_sq_norm = to_device(copy.mu_sq_norm, device);
+  if (copy.width.defined()) {
+    copy.width = to_device(copy.width, device);
+    copy.width_gram = to_device(copy.width_gram, device);
+    copy.width_mu = to_device(copy.width_mu, device);
+  }
   return cache_.emplace(key, std::move(copy)).first->second;
+}
+
+at::Tensor ExactPriorMath::member_log_weights(const ExactPrior& prior,
+                                              const ExactPriorComponents& comps,
+                                              const at::Tensor& index) {
+  const at::Tensor dense = index.contiguous();
+  const auto* k = dense.const_data_ptr<int64_t>();
+  std::vector<double> out(static_cast<size_t>(index.numel()));
+  for (size_t i = 0; i < out.size(); ++i) {
+    const Concept& c = prior.scene_.concepts[static_cast<size_t>(comps.concept_index[k[i]])];
+    out[i] = -std::log(static_cast<double>(c.member_count()));
+  }
+  return at::tensor(out, at::kDouble);
 }
 
 at::Tensor ExactPriorMath::camera_log_weights(const ExactPrior& prior, const at::Tensor& cos_angle,
@@ -174,10 +254,17 @@ void ExactPrior::set_personal_components(const at::Tensor& rgb, const CameraBatc
     ExactPriorMath::keep_grid_only(comps);
     comps.mu = at::cat({comps.mu, to_device(mu, comps.mu.device())}).contiguous();
     comps.mu_sq_norm = comps.mu.pow(2).sum(1);
+    if (comps.width.defined()) {  // personal components are isotropic: zero width rows
+      const int64_t m = mu.size(0), r = comps.width.size(1);
+      comps.width = at::cat({comps.width, at::zeros({m, r, mu.size(1)}, comps.width.options())});
+      comps.width_gram = at::cat({comps.width_gram, at::zeros({m, r, r}, comps.width.options())});
+      comps.width_mu = at::cat({comps.width_mu, at::zeros({m, r}, comps.width.options())});
+    }
     std::vector<at::Tensor> dirs{comps.directions};
     for (const Camera& cam : cameras.cameras()) {
       comps.cameras.push_back(cam);
       comps.concept_index.push_back(concept_index);
+      comps.member_index.push_back(0);
       dirs.push_back(cam.direction().unsqueeze(0));
     }
     comps.directions = at::cat(dirs).contiguous();
@@ -191,10 +278,15 @@ void ExactPriorMath::keep_grid_only(ExactPriorComponents& comps) {
   comps.directions = comps.directions.narrow(0, 0, base).contiguous();
   comps.cameras.resize(base);
   comps.concept_index.resize(base);
+  comps.member_index.resize(base);
+  if (comps.width.defined()) {
+    comps.width = comps.width.narrow(0, 0, base).contiguous();
+    comps.width_gram = comps.width_gram.narrow(0, 0, base).contiguous();
+    comps.width_mu = comps.width_mu.narrow(0, 0, base).contiguous();
+  }
 }
 
-std::shared_ptr<PersonalisablePrior> ExactPrior::make_personalised(
-    const PersonalisationOptions&) {
+std::shared_ptr<PersonalisablePrior> ExactPrior::make_personalised(const PersonalisationOptions&) {
   return std::make_shared<ExactPrior>(scene_, options_);
 }
 
@@ -230,16 +322,17 @@ ExactPriorMath::Selection ExactPriorMath::select(const ExactPrior& prior,
             prompt, sector);
   Selection sel;
   sel.index = at::tensor(index, at::kLong);
-  at::Tensor log_w = at::zeros({sel.index.size(0)}, at::kDouble);
+  at::Tensor log_w = concept_index >= 0 ? at::zeros({sel.index.size(0)}, at::kDouble)
+                                        : member_log_weights(prior, comps, sel.index);
   if (prior.options_.conditioning == "camera") {
     SDS_CHECK(cond.cameras.has_value(),
               "exact prior: camera conditioning needs the cameras of the images; got none "
               "(set Conditioning::cameras or use conditioning \"text\")");
     const Camera& cam = (*cond.cameras)[b];
     at::Tensor cos_angle = comps.directions.index_select(0, sel.index).matmul(cam.direction());
-    log_w = camera_log_weights(prior, cos_angle,
-                               fmt::format("the camera at elevation {}, azimuth {}",
-                                           cam.elevation_deg(), cam.azimuth_deg()));
+    log_w = log_w + camera_log_weights(prior, cos_angle,
+                                       fmt::format("the camera at elevation {}, azimuth {}",
+                                                   cam.elevation_deg(), cam.azimuth_deg()));
   }
   sel.log_pi = log_w - at::logsumexp(log_w, 0);
   return sel;
@@ -268,6 +361,39 @@ at::Tensor ExactPriorMath::logits(const ExactPrior& prior, const ExactPriorCompo
   at::Tensor dist = noisy_distances(x_flat, comps.mu.index_select(0, sel.index),
                                     comps.mu_sq_norm.index_select(0, sel.index), a);
   return sel.log_pi - dist / (2 * noisy_variance(prior, a));
+}
+
+ExactPriorMath::WidthTerms ExactPriorMath::width_terms(const ExactPrior& prior,
+                                                       const ExactPriorComponents& comps,
+                                                       const at::Tensor& index, const at::Tensor& x,
+                                                       double a) {
+  // Woodbury on C = v I + a B^T B: y^T C^-1 y = (|y|^2 - a z^T G^-1 z) / v and
+  // log det C = (D - r) log v + log det G, with z = B y and G = v I_r + a B B^T.
+  const double v = noisy_variance(prior, a);
+  const at::Tensor rows = comps.width.index_select(0, index);  // [K, r, D]
+  const int64_t k = rows.size(0), r = rows.size(1);
+  at::Tensor z = rows.reshape({k * r, -1}).matmul(x).view({k, r}) -
+                 std::sqrt(a) * comps.width_mu.index_select(0, index);
+  at::Tensor g = a * comps.width_gram.index_select(0, index) +
+                 v * at::eye(r, comps.width.options()).expand({k, r, r});
+  at::Tensor chol = at::linalg_cholesky(g);
+  WidthTerms out;
+  out.solved = at::cholesky_solve(z.unsqueeze(2), chol).squeeze(2);
+  const at::Tensor log_det = 2 * chol.diagonal(0, 1, 2).log().sum(1);
+  out.logit = a * (z * out.solved).sum(1) / (2 * v) -
+              0.5 * (log_det - static_cast<double>(r) * std::log(v));
+  return out;
+}
+
+at::Tensor ExactPriorMath::width_mean(const ExactPrior& prior, const ExactPriorComponents& comps,
+                                      const at::Tensor& index, const at::Tensor& weights,
+                                      const at::Tensor& solved, double a) {
+  // E[x0 | x_t, k] = mu_k + sqrt(a) Sigma_k C_k^-1 y_k; beyond the isotropic shrinkage this
+  // leaves sqrt(a) (1 - a) / v B_k^T G_k^-1 z_k (using a (s^2 I + B B^T) = G - (1 - a) I).
+  const at::Tensor rows = comps.width.index_select(0, index);
+  const at::Tensor c = (weights.unsqueeze(1) * solved).reshape({-1});
+  return (std::sqrt(a) * (1 - a) / noisy_variance(prior, a)) *
+         c.matmul(rows.reshape({c.size(0), -1}));
 }
 
 void ExactPriorMath::check_inputs(const ExactPrior& prior, const at::Tensor& x_t,
@@ -303,6 +429,11 @@ ExactPriorMath::Element ExactPriorMath::element(const ExactPrior& prior,
   sel.log_pi = to_device(sel.log_pi, comps.mu.device());
   e.index = sel.index;
   e.logits = logits(prior, comps, sel, e.x, e.alpha_bar);
+  if (comps.width.defined()) {
+    WidthTerms w = width_terms(prior, comps, e.index, e.x, e.alpha_bar);
+    e.logits = e.logits + w.logit;
+    e.solved = w.solved;
+  }
   return e;
 }
 
@@ -332,14 +463,21 @@ at::Tensor ExactPrior::posterior_mean(const at::Tensor& x_t, const at::Tensor& t
   if (ExactPriorMath::multiview(*this)) {
     for (int64_t g = 0; g < x_t.size(0) / options_.views_per_group; ++g) {
       out.push_back(ExactPriorMath::group_posterior_mean(
-          *this, comps, ExactPriorMath::group_element(*this, comps, x_t.detach(), t_host, cond, g)));
+          *this, comps,
+          ExactPriorMath::group_element(*this, comps, x_t.detach(), t_host, cond, g)));
     }
     return at::cat(out).view(x_t.sizes()).to(x_t.device(), x_t.scalar_type());
   }
   for (int64_t b = 0; b < x_t.size(0); ++b) {
-    ExactPriorMath::Element e = ExactPriorMath::element(*this, comps, x_t.detach(), t_host, cond, b);
-    at::Tensor m = at::softmax(e.logits, 0).matmul(comps.mu.index_select(0, e.index));
-    out.push_back(ExactPriorMath::shrunk_mean(*this, m, e.x, e.alpha_bar));
+    ExactPriorMath::Element e =
+        ExactPriorMath::element(*this, comps, x_t.detach(), t_host, cond, b);
+    const at::Tensor r = at::softmax(e.logits, 0);
+    at::Tensor mean = ExactPriorMath::shrunk_mean(
+        *this, r.matmul(comps.mu.index_select(0, e.index)), e.x, e.alpha_bar);
+    if (e.solved.defined()) {
+      mean = mean + ExactPriorMath::width_mean(*this, comps, e.index, r, e.solved, e.alpha_bar);
+    }
+    out.push_back(mean);
   }
   return at::stack(out).view(x_t.sizes()).to(x_t.device(), x_t.scalar_type());
 }
@@ -359,7 +497,8 @@ at::Tensor ExactPrior::log_density(const at::Tensor& x_t, const at::Tensor& t,
   std::vector<at::Tensor> out;
   if (ExactPriorMath::multiview(*this)) {
     for (int64_t g = 0; g < x_t.size(0) / options_.views_per_group; ++g) {
-      ExactPriorMath::GroupElement e = ExactPriorMath::group_element(*this, comps, x_t, t_host, cond, g);
+      ExactPriorMath::GroupElement e =
+          ExactPriorMath::group_element(*this, comps, x_t, t_host, cond, g);
       out.push_back(ExactPriorMath::mixture_log_density(*this, e.logits, e.alpha_bar, e.x.numel()));
     }
     return at::stack(out);
@@ -371,13 +510,17 @@ at::Tensor ExactPrior::log_density(const at::Tensor& x_t, const at::Tensor& t,
   return at::stack(out);
 }
 
-GroundTruthImages ExactPrior::ground_truth(const std::string& prompt,
-                                           const CameraBatch& cameras) const {
+GroundTruthImages ExactPrior::ground_truth(const std::string& prompt, const CameraBatch& cameras,
+                                           int64_t member) const {
   auto [concept_index, sector] = parse_prompt(prompt);
   SDS_CHECK(concept_index >= 0,
             "exact prior: ground truth needs a concept's prompt, got the "
             "null prompt");
-  return render_ground_truth(scene_.concepts[concept_index], cameras, options_.ground_truth);
+  const Concept& c = scene_.concepts[concept_index];
+  SDS_CHECK(member >= 0 && member < c.member_count(),
+            "exact prior: \"{}\" has {} member(s); expected a member index in [0, {}), got {}",
+            c.prompt, c.member_count(), c.member_count(), member);
+  return render_ground_truth(c.members()[member], cameras, options_.ground_truth);
 }
 
 }  // namespace sds

@@ -5,6 +5,7 @@
 // exact_prior_multiview.cpp and exact_prior_reference.cpp; a friend of ExactPrior.
 
 #include <string>
+#include <vector>
 
 #include "sds/diffusion/exact_prior.h"
 
@@ -20,6 +21,10 @@ struct ExactPriorMath {
   /// Reference conditioning's selection (exact_prior_reference.cpp).
   static Selection select_reference(const ExactPrior& prior, const ExactPriorComponents& comps,
                                     const Conditioning& conditioning, int64_t b);
+  /// -log M_c for each component of `index` (`[K_b]` long, host) whose concept c has M_c
+  /// members: the null prompt weighs concepts equally, not members.
+  static at::Tensor member_log_weights(const ExactPrior& prior, const ExactPriorComponents& comps,
+                                       const at::Tensor& index);
   /// log pi of the camera kernel for cos(angle) `[K]`; `what` names the camera in errors.
   static at::Tensor camera_log_weights(const ExactPrior& prior, const at::Tensor& cos_angle,
                                        const std::string& what);
@@ -27,6 +32,20 @@ struct ExactPriorMath {
   /// `sel` on the components' device.
   static at::Tensor logits(const ExactPrior& prior, const ExactPriorComponents& comps,
                            const Selection& sel, const at::Tensor& x_flat, double alpha_bar);
+  /// The low-rank part of components `index` at x (flattened, float64) and alpha_bar = a: with
+  /// C = v I + a B^T B, z = B (x - sqrt(a) mu) and G = v I + a B B^T, `logit` `[K_b]` is what the
+  /// covariance adds to the isotropic logit, a z^T G^-1 z / (2 v) - (log det G - r log v) / 2,
+  /// and `solved` `[K_b, r]` is G^-1 z.
+  struct WidthTerms {
+    at::Tensor logit, solved;
+  };
+  static WidthTerms width_terms(const ExactPrior& prior, const ExactPriorComponents& comps,
+                                const at::Tensor& index, const at::Tensor& x, double a);
+  /// What the low-rank part adds to E[x0 | x_t] `[D]` for responsibilities `weights` `[K_b]` of
+  /// components `index`: sqrt(a) (1 - a) / v sum_k r_k B_k^T G_k^-1 z_k.
+  static at::Tensor width_mean(const ExactPrior& prior, const ExactPriorComponents& comps,
+                               const at::Tensor& index, const at::Tensor& weights,
+                               const at::Tensor& solved, double a);
   /// One batch element's flattened image (float64), alpha_bar, selected components and logits,
   /// on the components' device.
   struct Element {
@@ -34,6 +53,7 @@ struct ExactPriorMath {
     double alpha_bar = 0.0;
     at::Tensor index;
     at::Tensor logits;
+    at::Tensor solved;  ///< WidthTerms::solved; undefined without width
   };
   static Element element(const ExactPrior& prior, const ExactPriorComponents& comps,
                          const at::Tensor& x_t, const at::Tensor& t,
@@ -45,6 +65,7 @@ struct ExactPriorMath {
     double alpha_bar = 0.0;
     at::Tensor tuples;
     at::Tensor logits;
+    std::vector<at::Tensor> solved;  ///< per view, WidthTerms::solved; empty without width
   };
   static GroupElement group_element(const ExactPrior& prior, const ExactPriorComponents& comps,
                                     const at::Tensor& x_t, const at::Tensor& t,

@@ -1,10 +1,10 @@
 // Reference-image conditioning of the exact prior (Zero123 / Magic123). A view-synthesis model
 // sees the reference image and the camera relative to the reference camera, never the object's
 // absolute pose. The exact analogue: identify the concept and the pose of the reference image as
-// its nearest component, then weight that concept's components by the camera kernel around the
-// pose reached by applying the relative camera to the identified pose. The null prompt is the
-// unconditional branch (Zero123 zeroes the image and camera embeddings): every component, equal
-// weights.
+// its nearest component (and, for a family, the member it shows), then weight that member's
+// components by the camera kernel around the pose reached by applying the relative camera to the
+// identified pose. The null prompt is the unconditional branch (Zero123 zeroes the image and camera
+// embeddings): every component, equal weights.
 
 #include "diffusion/exact_prior_math.h"
 #include "sds/core/checks.h"
@@ -20,7 +20,8 @@ ExactPriorMath::Selection ExactPriorMath::select_reference(const ExactPrior& pri
   const auto k = static_cast<int64_t>(comps.cameras.size());
   if (cond.prompt(b).empty()) {
     sel.index = at::arange(k, at::kLong);
-    sel.log_pi = at::full({k}, -std::log(static_cast<double>(k)), at::kDouble);
+    const at::Tensor log_w = member_log_weights(prior, comps, sel.index);
+    sel.log_pi = log_w - at::logsumexp(log_w, 0);
     return sel;
   }
   SDS_CHECK(cond.reference.has_value(),
@@ -58,6 +59,7 @@ ExactPriorMath::Selection ExactPriorMath::select_reference(const ExactPrior& pri
     nearest = match.nearest;
   }
   const int64_t concept_index = comps.concept_index[nearest];
+  const int64_t member = comps.member_index[nearest];  // a family's reference shows one member
   const Camera& pose = comps.cameras[nearest];
 
   // The relative camera applied to the identified pose.
@@ -70,7 +72,9 @@ ExactPriorMath::Selection ExactPriorMath::select_reference(const ExactPrior& pri
 
   std::vector<int64_t> index;
   for (int64_t i = 0; i < k; ++i) {
-    if (comps.concept_index[i] == concept_index) index.push_back(i);
+    if (comps.concept_index[i] == concept_index && comps.member_index[i] == member) {
+      index.push_back(i);
+    }
   }
   sel.index = at::tensor(index, at::kLong);
   at::Tensor cos_angle = comps.directions.index_select(0, sel.index).matmul(target.direction());

@@ -14,6 +14,14 @@ namespace sds {
 
 namespace {
 
+// A family has no single object: its callers pick a member (Concept::members()).
+void check_single_member(const Concept& c, const char* what) {
+  SDS_CHECK(c.variants.empty(),
+            "{}: concept \"{}\" is a family of {} variants; expected one of its members "
+            "(Concept::members())",
+            what, c.prompt, c.variants.size());
+}
+
 constexpr double kInf = std::numeric_limits<double>::infinity();
 // Hits closer than this along a ray are ignored (the ray starts at the camera, far outside).
 constexpr double kMinT = 1e-9;
@@ -356,6 +364,7 @@ bool inside(const Prepared& p, V3 world) {
 at::Tensor concept_occupancy(const Concept& concept_, const at::Tensor& points, double cell,
                              int64_t samples) {
   validate_concept(concept_);
+  check_single_member(concept_, "concept_occupancy");
   SDS_CHECK(points.dim() == 2 && points.size(1) == 3,
             "concept_occupancy: expected points [N, 3], got {}", shape_string(points.sizes()));
   SDS_CHECK(cell >= 0 && samples >= 1,
@@ -397,6 +406,7 @@ at::Tensor concept_occupancy(const Concept& concept_, const at::Tensor& points, 
 GroundTruthImages render_ground_truth(const Concept& concept_, const CameraBatch& cameras,
                                       const GroundTruthOptions& options) {
   validate_concept(concept_, fmt::format("concept \"{}\"", concept_.prompt));
+  check_single_member(concept_, "render_ground_truth");
   SDS_CHECK(cameras.size() > 0, "render_ground_truth: expected at least one camera, got none");
   const int64_t s = options.supersample;
   SDS_CHECK(s >= 1 && s <= 16, "ground truth: expected supersample in [1, 16], got {}", s);

@@ -19,8 +19,7 @@ std::shared_ptr<PersonalisablePrior> Prior::make_personalised(const Personalisat
   return nullptr;
 }
 
-std::optional<GroundTruthImages> Prior::known_views(const std::string&,
-                                                    const CameraBatch&) const {
+std::optional<GroundTruthImages> Prior::known_views(const std::string&, const CameraBatch&) const {
   return std::nullopt;
 }
 

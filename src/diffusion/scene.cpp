@@ -97,6 +97,90 @@ Primitive parse_primitive(const Json& json, const std::string& where) {
   return p;
 }
 
+// One variant of a family: a full "primitives" list, or edits of the template `base` (the
+// concept's raw primitives): "edit" overrides keys of template primitives by index, "remove"
+// drops template primitives by index, "add" appends primitives.
+Variant parse_variant(const Json& json, const Json& base, const std::string& where) {
+  SDS_CHECK(json.is_object(), "{}: expected a JSON object, got {}", where, json.type_name());
+  ConfigReader reader(json, where);
+  Variant v;
+  v.name = reader.require<std::string>("name");
+  const Json& full = reader.raw("primitives");
+  const Json& edit = reader.raw("edit");
+  const Json& remove = reader.raw("remove");
+  const Json& add = reader.raw("add");
+  reader.finish();
+  auto parse_list = [&](const Json& list, const std::string& key) {
+    SDS_CHECK(list.is_array(), "{}.{}: expected an array, got {}", where, key, list.type_name());
+    std::vector<Primitive> out;
+    for (size_t j = 0; j < list.size(); ++j) {
+      out.push_back(parse_primitive(list[j], fmt::format("{}.{}[{}]", where, key, j)));
+    }
+    return out;
+  };
+  if (!full.is_null()) {
+    SDS_CHECK(edit.is_null() && remove.is_null() && add.is_null(),
+              "{}: expected either \"primitives\" or edits of the template (\"edit\", "
+              "\"remove\", \"add\"), got both",
+              where);
+    v.primitives = parse_list(full, "primitives");
+    return v;
+  }
+  const auto n = static_cast<int64_t>(base.size());
+  auto template_index = [&](const Json& value, const std::string& what) {
+    SDS_CHECK(value.is_number_integer() && value.get<int64_t>() >= 0 && value.get<int64_t>() < n,
+              "{}: expected a template primitive index in [0, {}), got {}", what, n, value.dump());
+    return value.get<int64_t>();
+  };
+  Json primitives = base;
+  if (!edit.is_null()) {
+    SDS_CHECK(edit.is_array(), "{}.edit: expected an array, got {}", where, edit.type_name());
+    for (size_t j = 0; j < edit.size(); ++j) {
+      const std::string w = fmt::format("{}.edit[{}]", where, j);
+      SDS_CHECK(edit[j].is_object() && edit[j].contains("index"),
+                "{}: expected an object with \"index\" and the keys it overrides, got {}", w,
+                edit[j].dump());
+      const int64_t i = template_index(edit[j].at("index"), w + ".index");
+      for (const auto& [key, value] : edit[j].items()) {
+        if (key != "index") primitives[i][key] = value;
+      }
+    }
+  }
+  std::vector<bool> removed(n, false);
+  if (!remove.is_null()) {
+    SDS_CHECK(remove.is_array(), "{}.remove: expected an array, got {}", where, remove.type_name());
+    for (size_t j = 0; j < remove.size(); ++j) {
+      removed[template_index(remove[j], fmt::format("{}.remove[{}]", where, j))] = true;
+    }
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (!removed[i]) {
+      v.primitives.push_back(
+          parse_primitive(primitives[i], fmt::format("{}.primitives[{}]", where, i)));
+    }
+  }
+  if (!add.is_null()) {
+    for (Primitive& p : parse_list(add, "add")) v.primitives.push_back(p);
+  }
+  return v;
+}
+
+WidthDirection parse_width(const Json& json, const std::string& where) {
+  SDS_CHECK(json.is_object(), "{}: expected a JSON object, got {}", where, json.type_name());
+  ConfigReader reader(json, where);
+  WidthDirection w;
+  w.kind = reader.require<std::string>("kind");
+  SDS_CHECK(w.kind == "color" || w.kind == "brightness",
+            "{}.kind: expected \"color\" or \"brightness\", got \"{}\"", where, w.kind);
+  w.std = reader.require<double>("std");
+  if (w.kind == "color") {
+    w.direction = get_vec3(reader, "direction", w.direction);
+    w.primitives = reader.get("primitives", w.primitives);
+  }
+  reader.finish();
+  return w;
+}
+
 Concept parse_concept(const Json& json, const std::string& where) {
   SDS_CHECK(json.is_object(), "{}: expected a JSON object, got {}", where, json.type_name());
   ConfigReader reader(json, where);
@@ -110,6 +194,20 @@ Concept parse_concept(const Json& json, const std::string& where) {
   for (size_t j = 0; j < primitives.size(); ++j) {
     c.primitives.push_back(
         parse_primitive(primitives[j], fmt::format("{}.primitives[{}]", where, j)));
+  }
+  if (const Json& variants = reader.raw("variants"); !variants.is_null()) {
+    SDS_CHECK(variants.is_array() && !variants.empty(),
+              "{}.variants: expected a non-empty array, got {}", where, variants.dump());
+    for (size_t j = 0; j < variants.size(); ++j) {
+      c.variants.push_back(
+          parse_variant(variants[j], primitives, fmt::format("{}.variants[{}]", where, j)));
+    }
+  }
+  if (const Json& width = reader.raw("width"); !width.is_null()) {
+    SDS_CHECK(width.is_array(), "{}.width: expected an array, got {}", where, width.type_name());
+    for (size_t j = 0; j < width.size(); ++j) {
+      c.width.push_back(parse_width(width[j], fmt::format("{}.width[{}]", where, j)));
+    }
   }
   reader.finish();
   return c;
@@ -307,13 +405,12 @@ std::array<std::array<double, 3>, 2> Primitive::bounds() const {
   return out;
 }
 
-void validate_concept(const Concept& c, const std::string& where) {
-  SDS_CHECK(!c.prompt.empty(),
-            "{}: expected a non-empty prompt (the empty prompt is the unconditional one)", where);
-  check_color(c.background, "background", where);
-  SDS_CHECK(!c.primitives.empty(), "{}: expected at least one primitive, got none", where);
-  for (size_t j = 0; j < c.primitives.size(); ++j) {
-    const Primitive& p = c.primitives[j];
+namespace {
+
+void validate_primitives(const std::vector<Primitive>& primitives, const std::string& where) {
+  SDS_CHECK(!primitives.empty(), "{}: expected at least one primitive, got none", where);
+  for (size_t j = 0; j < primitives.size(); ++j) {
+    const Primitive& p = primitives[j];
     const std::string w = fmt::format("{}.primitives[{}] ({})", where, j, shape_name(p.shape));
     SDS_CHECK(finite(p.center), "{}: expected a finite center, got {}", w, vec_str(p.center));
     SDS_CHECK(finite(p.rotation_deg), "{}: expected a finite rotation, got {}", w,
@@ -354,6 +451,64 @@ void validate_concept(const Concept& c, const std::string& where) {
   }
 }
 
+}  // namespace
+
+void validate_concept(const Concept& c, const std::string& where) {
+  SDS_CHECK(!c.prompt.empty(),
+            "{}: expected a non-empty prompt (the empty prompt is the unconditional one)", where);
+  check_color(c.background, "background", where);
+  validate_primitives(c.primitives, where);
+  std::set<std::string> names;
+  for (size_t v = 0; v < c.variants.size(); ++v) {
+    const std::string w = fmt::format("{}.variants[{}] (\"{}\")", where, v, c.variants[v].name);
+    SDS_CHECK(!c.variants[v].name.empty(), "{}: expected a non-empty variant name", w);
+    SDS_CHECK(names.insert(c.variants[v].name).second, "{}: duplicate variant name", w);
+    validate_primitives(c.variants[v].primitives, w);
+  }
+  for (size_t j = 0; j < c.width.size(); ++j) {
+    const WidthDirection& d = c.width[j];
+    const std::string w = fmt::format("{}.width[{}] ({})", where, j, d.kind);
+    SDS_CHECK(d.kind == "color" || d.kind == "brightness",
+              "{}: expected kind \"color\" or \"brightness\", got \"{}\"", where, d.kind);
+    check_positive(d.std, "std", w);
+    SDS_CHECK(
+        finite(d.direction) && (d.direction[0] != 0 || d.direction[1] != 0 || d.direction[2] != 0),
+        "{}: expected a finite, non-zero direction, got {}", w, vec_str(d.direction));
+    for (const Concept& m : c.members()) {
+      for (int64_t i : d.primitives) {
+        SDS_CHECK(i >= 0 && i < static_cast<int64_t>(m.primitives.size()),
+                  "{}: expected primitive indices in [0, {}) (every member's primitives), got {}",
+                  w, m.primitives.size(), i);
+      }
+    }
+  }
+}
+
+std::vector<Concept> Concept::members() const {
+  if (variants.empty()) return {*this};
+  std::vector<Concept> out;
+  for (const Variant& v : variants) {
+    Concept m;
+    m.prompt = prompt;
+    m.background = background;
+    m.primitives = v.primitives;
+    m.width = width;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+int64_t Concept::member_count() const {
+  return variants.empty() ? 1 : static_cast<int64_t>(variants.size());
+}
+
+std::string Concept::member_name(int64_t index) const {
+  SDS_CHECK(index >= 0 && index < member_count(),
+            "concept \"{}\": expected a member index in [0, {}), got {}", prompt, member_count(),
+            index);
+  return variants.empty() ? std::string() : variants[index].name;
+}
+
 Scene Scene::from_json(const Json& json, const std::string& source) {
   SDS_CHECK(json.is_object(), "{}: expected a JSON object with \"concepts\", got {}", source,
             json.type_name());
@@ -391,48 +546,80 @@ void Scene::validate(const std::string& source) const {
   }
 }
 
+namespace {
+
+Json primitives_json(const std::vector<Primitive>& primitives) {
+  Json prims = Json::array();
+  for (const Primitive& p : primitives) {
+    Json j;
+    j["shape"] = shape_name(p.shape);
+    j["center"] = vec_json(p.center);
+    switch (p.shape) {
+      case Shape::Sphere:
+        j["radius"] = p.radius;
+        break;
+      case Shape::Ellipsoid:
+        j["radii"] = vec_json(p.radii);
+        break;
+      case Shape::Box:
+        j["size"] = vec_json(p.size);
+        break;
+      case Shape::Cylinder:
+      case Shape::Cone:
+        j["radius"] = p.radius;
+        j["height"] = p.height;
+        break;
+      case Shape::Torus:
+        j["major_radius"] = p.major_radius;
+        j["minor_radius"] = p.minor_radius;
+        break;
+    }
+    if (p.rotation_deg != std::array<double, 3>{0, 0, 0}) j["rotation"] = vec_json(p.rotation_deg);
+    j["color"] = vec_json(p.color);
+    prims.push_back(std::move(j));
+  }
+  return prims;
+}
+
+}  // namespace
+
 Json Scene::to_json() const {
   Json list = Json::array();
   for (const Concept& c : concepts) {
-    Json prims = Json::array();
-    for (const Primitive& p : c.primitives) {
-      Json j;
-      j["shape"] = shape_name(p.shape);
-      j["center"] = vec_json(p.center);
-      switch (p.shape) {
-        case Shape::Sphere:
-          j["radius"] = p.radius;
-          break;
-        case Shape::Ellipsoid:
-          j["radii"] = vec_json(p.radii);
-          break;
-        case Shape::Box:
-          j["size"] = vec_json(p.size);
-          break;
-        case Shape::Cylinder:
-        case Shape::Cone:
-          j["radius"] = p.radius;
-          j["height"] = p.height;
-          break;
-        case Shape::Torus:
-          j["major_radius"] = p.major_radius;
-          j["minor_radius"] = p.minor_radius;
-          break;
-      }
-      if (p.rotation_deg != std::array<double, 3>{0, 0, 0})
-        j["rotation"] = vec_json(p.rotation_deg);
-      j["color"] = vec_json(p.color);
-      prims.push_back(std::move(j));
-    }
     Json cj;
     cj["prompt"] = c.prompt;
     cj["background"] = vec_json(c.background);
-    cj["primitives"] = std::move(prims);
+    cj["primitives"] = primitives_json(c.primitives);
+    if (!c.variants.empty()) {
+      Json variants = Json::array();
+      for (const Variant& v : c.variants) {
+        variants.push_back({{"name", v.name}, {"primitives", primitives_json(v.primitives)}});
+      }
+      cj["variants"] = std::move(variants);
+    }
+    if (!c.width.empty()) {
+      Json width = Json::array();
+      for (const WidthDirection& d : c.width) {
+        Json j{{"kind", d.kind}, {"std", d.std}};
+        if (d.kind == "color") {
+          j["direction"] = vec_json(d.direction);
+          j["primitives"] = d.primitives;
+        }
+        width.push_back(std::move(j));
+      }
+      cj["width"] = std::move(width);
+    }
     list.push_back(std::move(cj));
   }
   Json out;
   out["concepts"] = std::move(list);
   return out;
+}
+
+Scene Scene::resolve(const std::string& name) {
+  if (name.empty() || name == "builtin") return builtin();
+  if (name == "builtin:families") return builtin_families();
+  return load(name);
 }
 
 const Concept& Scene::find(const std::string& prompt) const {

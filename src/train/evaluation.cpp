@@ -14,6 +14,7 @@
 #include "sds/core/io.h"
 #include "sds/diffusion/scene.h"
 #include "sds/train/generate.h"
+#include "sds/train/metrics.h"
 
 namespace sds {
 
@@ -37,7 +38,7 @@ std::vector<std::string> concepts_of(const Json& config) {
       config["prior"].contains("scene")) {
     scene_file = config["prior"]["scene"].get<std::string>();
   }
-  Scene scene = scene_file.empty() ? Scene::builtin() : Scene::load(scene_file);
+  Scene scene = Scene::resolve(scene_file);
   return scene.prompts();
 }
 
@@ -93,7 +94,8 @@ StepsToThreshold steps_to_threshold(const std::vector<EvaluationRun>& runs) {
   return s;
 }
 
-EvaluationCell summarise_runs(const std::vector<EvaluationRun>& runs, double threshold_db) {
+EvaluationCell summarise_runs(const std::vector<EvaluationRun>& runs, double threshold_db,
+                              double coverage_db) {
   SDS_CHECK(!runs.empty(), "eval: expected at least one run to summarise, got none");
   EvaluationCell c;
   c.config = runs.front().config;
@@ -120,6 +122,29 @@ EvaluationCell summarise_runs(const std::vector<EvaluationRun>& runs, double thr
   std::tie(c.mean_db, c.mean_db_std) = mean_std(means);
   std::tie(c.worst_db_mean, c.worst_db_std) = mean_std(worsts);
   c.steps = steps_to_threshold(runs);
+
+  std::vector<EvaluationRun> family;
+  for (const auto& r : runs) {
+    if (r.variants > 1) family.push_back(r);
+  }
+  if (family.empty()) return c;
+  std::map<uint64_t, std::pair<double, double>> family_by_seed;  // sum, count
+  std::map<std::string, std::pair<std::vector<int64_t>, std::vector<double>>> by_prompt;
+  std::map<std::string, int64_t> variants_of;
+  for (const auto& r : family) {
+    family_by_seed[r.seed].first += r.family_mean_db;
+    family_by_seed[r.seed].second += 1;
+    by_prompt[r.prompt].first.push_back(r.nearest_variant);
+    by_prompt[r.prompt].second.push_back(r.mean_db);
+    variants_of[r.prompt] = r.variants;
+  }
+  std::vector<double> family_means;
+  for (const auto& [seed, s] : family_by_seed) family_means.push_back(s.first / s.second);
+  std::tie(c.family_mean_db, c.family_mean_db_std) = mean_std(family_means);
+  for (const auto& [prompt, nearest] : by_prompt) {
+    c.variants += variants_of[prompt];
+    c.coverage += variant_coverage(nearest.first, nearest.second, coverage_db);
+  }
   return c;
 }
 
@@ -159,6 +184,11 @@ EvaluationTable evaluate(const EvaluationOptions& o) {
         run.seed = static_cast<uint64_t>(seed);
         run.mean_db = r.held_out.mean;
         run.worst_db = r.held_out.min;
+        if (r.family) {
+          run.variants = static_cast<int64_t>(r.family->variant_mean_db.size());
+          run.nearest_variant = r.family->nearest;
+          run.family_mean_db = r.family->family_mean_db;
+        }
         run.steps = r.steps;
         run.seconds = r.seconds;
         for (const auto& [step, psnr] : r.progress) {
@@ -168,14 +198,18 @@ EvaluationTable evaluate(const EvaluationOptions& o) {
           }
         }
         if (o.log) {
-          o.log(fmt::format("{:<24} {:<16} seed {}: {:.2f} / {:.2f} dB, {:.1f} s", name, prompt,
-                            seed, run.mean_db, run.worst_db, run.seconds));
+          const std::string family =
+              r.family ? fmt::format(" (nearest variant {}, family mean {:.2f} dB)",
+                                     run.nearest_variant, run.family_mean_db)
+                       : std::string();
+          o.log(fmt::format("{:<24} {:<16} seed {}: {:.2f} / {:.2f} dB{}, {:.1f} s", name, prompt,
+                            seed, run.mean_db, run.worst_db, family, run.seconds));
         }
         runs.push_back(run);
         renders.push_back(r.held_out_rgb.to(at::kDouble));
         table.runs.push_back(run);
       }
-      EvaluationCell cell = summarise_runs(runs, o.threshold_db);
+      EvaluationCell cell = summarise_runs(runs, o.threshold_db, o.coverage_db);
       cell.diversity = diversity_of(renders);
       table.cells.push_back(cell);
     }
@@ -195,7 +229,7 @@ std::vector<EvaluationCell> EvaluationTable::config_summaries() const {
   }
   std::vector<EvaluationCell> out;
   for (const auto& name : order) {
-    EvaluationCell row = summarise_runs(by_config[name], options.threshold_db);
+    EvaluationCell row = summarise_runs(by_config[name], options.threshold_db, options.coverage_db);
     row.prompt.clear();
     double cells_of = 0;
     for (const auto& c : cells) {
@@ -239,6 +273,20 @@ std::string EvaluationTable::markdown() const {
         c.config, c.mean_db, c.mean_db_std, c.worst_db_mean, c.worst_db_std, c.worst_db_min,
         c.consistency, c.steps.reached_text(), c.steps.median_text(), c.diversity, c.seconds);
   }
+  if (std::any_of(cells.begin(), cells.end(), [](const auto& c) { return c.variants > 1; })) {
+    md += fmt::format(
+        "\n| config | prompt | nearest-variant PSNR (dB, ± std over seeds) | family-mean PSNR "
+        "(dB, ± std over seeds) | coverage (variants reached at {:.0f} dB) | seed diversity "
+        "(RMS) |\n"
+        "| --- | --- | --- | --- | --- | --- |\n",
+        options.coverage_db);
+    for (const auto& c : cells) {
+      if (c.variants <= 1) continue;
+      md += fmt::format("| {} | {} | {:.2f} ± {:.2f} | {:.2f} ± {:.2f} | {}/{} | {:.4f} |\n",
+                        c.config, c.prompt, c.mean_db, c.mean_db_std, c.family_mean_db,
+                        c.family_mean_db_std, c.coverage, c.variants, c.diversity);
+    }
+  }
   md += fmt::format(
       "\nThe per-config rows pool all prompts; their std is over seeds of each seed's mean over "
       "prompts. Median steps count every run: one that never reached {:.0f} dB sorts last, as "
@@ -266,6 +314,12 @@ Json cell_json(const EvaluationCell& c, bool with_prompt) {
             {"steps_to_threshold_median_above", nullptr},
             {"diversity", c.diversity},
             {"seconds", c.seconds}};
+  if (c.variants > 1) {
+    j["variants"] = c.variants;
+    j["coverage"] = c.coverage;
+    j["psnr_family_mean"] = c.family_mean_db;
+    j["psnr_family_mean_std"] = c.family_mean_db_std;
+  }
   if (with_prompt) j["prompt"] = c.prompt;
   if (c.steps.median) {
     j["steps_to_threshold_median"] = *c.steps.median;
@@ -280,6 +334,7 @@ Json cell_json(const EvaluationCell& c, bool with_prompt) {
 Json EvaluationTable::to_json() const {
   Json j;
   j["threshold_db"] = options.threshold_db;
+  j["coverage_db"] = options.coverage_db;
   j["seeds"] = options.small ? 1 : options.seeds;
   j["seconds"] = seconds;
   j["runs"] = Json::array();
@@ -292,6 +347,11 @@ Json EvaluationTable::to_json() const {
                          {"steps_to_threshold", r.steps_to_threshold},
                          {"steps", r.steps},
                          {"seconds", r.seconds}});
+    if (r.variants > 1) {
+      j["runs"].back()["variants"] = r.variants;
+      j["runs"].back()["nearest_variant"] = r.nearest_variant;
+      j["runs"].back()["psnr_family_mean"] = r.family_mean_db;
+    }
   }
   j["cells"] = Json::array();
   for (const auto& c : cells) j["cells"].push_back(cell_json(c, true));

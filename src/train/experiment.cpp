@@ -8,6 +8,22 @@ namespace sds {
 
 namespace {
 
+// Whether two objects have the same primitives up to their colours.
+bool same_geometry(const Concept& a, const Concept& b) {
+  if (a.primitives.size() != b.primitives.size()) return false;
+  for (size_t i = 0; i < a.primitives.size(); ++i) {
+    const Primitive& p = a.primitives[i];
+    const Primitive& q = b.primitives[i];
+    if (p.shape != q.shape || p.center != q.center || p.radius != q.radius ||
+        p.height != q.height || p.major_radius != q.major_radius ||
+        p.minor_radius != q.minor_radius || p.radii != q.radii || p.size != q.size ||
+        p.rotation_deg != q.rotation_deg) {
+      return false;
+    }
+  }
+  return true;
+}
+
 EvalOptions eval_options(ConfigReader& c) {
   EvalOptions o;
   o.every = c.get("every", o.every);
@@ -40,9 +56,9 @@ Experiment Experiment::from_config(const Json& config, const std::filesystem::pa
                         Prior::BuildContext{device});
   e.guidance = make<Guidance>(c.has("guidance") ? c.raw("guidance") : Json("sds"), "guidance",
                               Guidance::BuildContext{e.prior, e.prompt, device});
-  e.representation = make<Representation>(
-      c.has("representation") ? c.raw("representation") : Json("voxel_grid"), "representation",
-      Representation::BuildContext{e.trainer.seed, device});
+  e.representation =
+      make<Representation>(c.has("representation") ? c.raw("representation") : Json("voxel_grid"),
+                           "representation", Representation::BuildContext{e.trainer.seed, device});
   if (c.has("fixed_geometry")) {
     const auto source = c.get<std::string>("fixed_geometry", "");
     SDS_CHECK(source == "ground_truth",
@@ -50,9 +66,18 @@ Experiment Experiment::from_config(const Json& config, const std::filesystem::pa
               "got \"{}\"",
               source);
     auto* exact = dynamic_cast<ExactPrior*>(e.prior.get());
-    SDS_CHECK(exact != nullptr, "config.fixed_geometry: the ground-truth geometry needs the "
+    SDS_CHECK(exact != nullptr,
+              "config.fixed_geometry: the ground-truth geometry needs the "
               "exact prior");
-    const Concept concept_ = exact->scene().find(e.prompt);
+    const Concept& named = exact->scene().find(e.prompt);
+    const std::vector<Concept> members = named.members();
+    for (const Concept& m : members) {
+      SDS_CHECK(same_geometry(m, members[0]),
+                "config.fixed_geometry: \"{}\" is a family whose variants differ in geometry "
+                "(\"{}\" and \"{}\"); a fixed geometry needs one shared by every variant",
+                e.prompt, named.member_name(0), named.member_name(&m - members.data()));
+    }
+    const Concept concept_ = members[0];
     e.representation->fix_geometry([concept_](const at::Tensor& points, double cell) {
       return concept_occupancy(concept_, points, cell);
     });

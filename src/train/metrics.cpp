@@ -2,6 +2,8 @@
 
 #include "sds/train/metrics.h"
 
+#include <set>
+
 #include "sds/core/checks.h"
 #include "sds/core/error.h"
 #include "sds/diffusion/ground_truth.h"
@@ -28,8 +30,8 @@ at::Tensor render_views(Representation& representation, const CameraBatch& camer
   const auto& all = cameras.cameras();
   for (size_t i = 0; i < all.size(); i += static_cast<size_t>(chunk)) {
     std::vector<Camera> part(all.begin() + static_cast<std::ptrdiff_t>(i),
-                             all.begin() + static_cast<std::ptrdiff_t>(
-                                               std::min(all.size(), i + static_cast<size_t>(chunk))));
+                             all.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                               all.size(), i + static_cast<size_t>(chunk))));
     parts.push_back(representation.render(CameraBatch(part), options).rgb.detach());
   }
   return at::cat(parts);
@@ -38,6 +40,36 @@ at::Tensor render_views(Representation& representation, const CameraBatch& camer
 ViewScores score_views(Representation& representation, const CameraBatch& cameras,
                        const at::Tensor& target, const RenderOptions& options, int64_t chunk) {
   return score_views(render_views(representation, cameras, options, chunk), target);
+}
+
+FamilyScores score_family(const at::Tensor& prediction, const std::vector<at::Tensor>& variants) {
+  SDS_CHECK(!variants.empty(), "score_family: expected at least one variant, got none");
+  FamilyScores f;
+  at::Tensor sum;
+  for (size_t v = 0; v < variants.size(); ++v) {
+    ViewScores s = score_views(prediction, variants[v]);
+    f.variant_mean_db.push_back(s.mean);
+    if (v == 0 || s.mean > f.nearest_scores.mean) {
+      f.nearest = static_cast<int64_t>(v);
+      f.nearest_scores = std::move(s);
+    }
+    const at::Tensor image = variants[v].to(prediction.device(), at::kDouble);
+    sum = v == 0 ? image : sum + image;
+  }
+  f.family_mean_db = score_views(prediction, sum / static_cast<double>(variants.size())).mean;
+  return f;
+}
+
+int64_t variant_coverage(const std::vector<int64_t>& nearest, const std::vector<double>& nearest_db,
+                         double threshold_db) {
+  SDS_CHECK(nearest.size() == nearest_db.size(),
+            "variant_coverage: expected one PSNR per run ({}), got {}", nearest.size(),
+            nearest_db.size());
+  std::set<int64_t> reached;
+  for (size_t i = 0; i < nearest.size(); ++i) {
+    if (nearest_db[i] >= threshold_db) reached.insert(nearest[i]);
+  }
+  return static_cast<int64_t>(reached.size());
 }
 
 ViewScores score_views(const at::Tensor& prediction, const at::Tensor& target) {
@@ -60,8 +92,7 @@ std::optional<double> geometry_iou(const Representation& representation, const C
   at::Tensor points = at::stack({xyz[0], xyz[1], xyz[2]}, -1).view({-1, 3});
   at::Tensor solid = representation.inside(points);
   if (!solid.defined()) return std::nullopt;
-  SDS_CHECK(solid.dim() == 1 && solid.size(0) == points.size(0) &&
-                solid.scalar_type() == at::kBool,
+  SDS_CHECK(solid.dim() == 1 && solid.size(0) == points.size(0) && solid.scalar_type() == at::kBool,
             "geometry_iou: inside() returned {} {}, expected [{}] bool",
             c10::toString(solid.scalar_type()), shape_string(solid.sizes()), points.size(0));
   at::Tensor object = concept_occupancy(concept_, points) > 0.5;

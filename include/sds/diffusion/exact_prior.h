@@ -1,7 +1,9 @@
 #pragma once
 // The exact prior: a diffusion prior whose data distribution is a mixture of narrow Gaussians
 // around rendered views of known scenes, so its denoiser is computed in closed form (see
-// docs/exact-prior.md). It conditions on text, view-dependent prompt suffixes and the camera.
+// docs/exact-prior.md). It conditions on text, view-dependent prompt suffixes and the camera. A
+// concept family contributes the views of every member; a concept with width has components
+// with low-rank plus isotropic covariance, still in closed form (Woodbury).
 
 #include <map>
 #include <memory>
@@ -48,7 +50,13 @@ struct ExactPriorComponents {
   at::Tensor directions;  ///< `[K, 3]` float64 (host), unit vectors towards each component's camera
   std::vector<Camera> cameras;
   std::vector<int64_t> concept_index;  ///< which concept each component renders
+  std::vector<int64_t> member_index;   ///< which member of its concept's family (0 without one)
   int64_t base_count = 0;              ///< the grid components; personal components follow them
+  /// Width within the modes (concepts with `width`), undefined when no concept has any: `[K, r,
+  /// D]` float64 on the device, the rows b_j of each component's covariance s^2 I + B^T B (zero
+  /// rows pad concepts with fewer directions, and personal components), with their Gram
+  /// matrices B B^T `[K, r, r]` and B mu `[K, r]`.
+  at::Tensor width, width_gram, width_mu;
   /// Multi-view conditioning only: `[T, N]` long (host), the components of each tuple's views,
   /// view j at the azimuth of view 0 plus j 360 / N degrees.
   at::Tensor tuples;
@@ -110,8 +118,10 @@ class ExactPrior : public PersonalisablePrior {
   /// The number of components added at an image size.
   int64_t personal_count(int64_t height, int64_t width);
 
-  /// The exact renders of the concept named by `prompt` (a view suffix is ignored).
-  GroundTruthImages ground_truth(const std::string& prompt, const CameraBatch& cameras) const;
+  /// The exact renders of the concept named by `prompt` (a view suffix is ignored); for a family,
+  /// of its member `member` (Concept::members()).
+  GroundTruthImages ground_truth(const std::string& prompt, const CameraBatch& cameras,
+                                 int64_t member = 0) const;
 
   const Scene& scene() const { return scene_; }
   const ExactPriorOptions& options() const { return options_; }

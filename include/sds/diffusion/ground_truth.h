@@ -22,7 +22,6 @@ struct GroundTruthOptions {
   double diffuse = 0.65;
 };
 
-
 /// The fraction of `samples`^3 sub-points of each cell that lie inside the concept's object, for
 /// cells of side `cell` centred on `points` `[N, 3]` (float64, world units): `[N]` in [0, 1].
 /// With `cell` = 0 it is the exact inside test (0 or 1) at the points.
@@ -30,7 +29,8 @@ at::Tensor concept_occupancy(const Concept& concept_, const at::Tensor& points, 
                              int64_t samples = 2);
 
 /// Renders `concept_` from every camera of `cameras` (double-precision intersection on the CPU,
-/// parallel over pixels). The concept is validated first (sds::Error on invalid input).
+/// parallel over pixels). The concept is validated first (sds::Error on invalid input); a family
+/// is an sds::Error (render one of its `members()`), as it is for concept_occupancy.
 GroundTruthImages render_ground_truth(const Concept& concept_, const CameraBatch& cameras,
                                       const GroundTruthOptions& options = {});
 

@@ -60,16 +60,48 @@ struct Primitive {
   std::array<std::array<double, 3>, 2> bounds() const;
 };
 
+/// One member of a concept family: a named object (the union of its primitives).
+struct Variant {
+  std::string name;
+  std::vector<Primitive> primitives;
+};
+
+/// A direction of width within every mode of a concept: the exact prior's components become
+/// N(mu_k, s^2 I + sum_j b_j b_j^T), with b_j = 2 std d(image)/dt the change of the view's pixels
+/// in [-1, 1] per unit t of the edit below (exact: renders are linear in albedo).
+struct WidthDirection {
+  /// "color": t `direction` added to the albedo of `primitives`; "brightness": every albedo
+  /// scaled by 1 + t.
+  std::string kind = "color";
+  std::vector<int64_t> primitives;           ///< "color": indices into each member (empty: all)
+  std::array<double, 3> direction{1, 1, 1};  ///< "color": RGB direction of the albedo change
+  double std = 0.0;                          ///< standard deviation of t (> 0)
+};
+
 /// A prompt and its object: the union of its primitives (nearest surface wins) over a background.
+/// A family lists variants: then the prompt's distribution is the mixture over variants x views,
+/// and `primitives` is only the template the variants were written against.
 struct Concept {
   std::string prompt;
   std::array<double, 3> background{1, 1, 1};  ///< linear RGB in [0, 1]
   std::vector<Primitive> primitives;
+  std::vector<Variant> variants;      ///< empty: the concept is its own single member
+  std::vector<WidthDirection> width;  ///< empty: each mode is isotropic (s^2 I)
+
+  /// The members of the family, each a plain concept (this prompt and background, one variant's
+  /// primitives, no variants, this width); the concept itself when it has no variants.
+  std::vector<Concept> members() const;
+  /// The number of members (1 without variants).
+  int64_t member_count() const;
+  /// The name of member `index`: its variant's name, or "" without variants.
+  std::string member_name(int64_t index) const;
 };
 
 /// Checks one concept: non-empty prompt and primitive list, positive sizes, minor < major radius
-/// for a torus, colours in [0, 1], every primitive inside [-1, 1]^3. Throws sds::Error naming
-/// `where`, the primitive index and the offending value.
+/// for a torus, colours in [0, 1], every primitive inside [-1, 1]^3; for a family the same of
+/// every variant, distinct non-empty variant names; width directions with std > 0 and primitive
+/// indices valid in every member. Throws sds::Error naming `where`, the variant and primitive
+/// index and the offending value.
 void validate_concept(const Concept& concept_, const std::string& where = "concept");
 
 /// A set of concepts with distinct prompts.
@@ -85,6 +117,12 @@ class Scene {
   static Scene load(const std::filesystem::path& path);
   /// The built-in concepts, each with a marker on its front (+X) so that views are not symmetric.
   static Scene builtin();
+  /// The built-in concept families (docs/exact-prior.md): variants of colour, of the side a marker
+  /// is on and of a part present or absent, each with a front marker.
+  static Scene builtin_families();
+  /// `builtin()` for "" or "builtin", `builtin_families()` for "builtin:families", else the
+  /// scene file at `name`.
+  static Scene resolve(const std::string& name);
 
   /// The scene in the file format; `from_json(to_json())` reproduces it exactly.
   Json to_json() const;

@@ -18,6 +18,9 @@ struct EvaluationOptions {
   std::vector<std::string> concepts;  ///< prompts; empty = every prompt of each config's scene
   std::filesystem::path out;          ///< run folders go to out/<config>/<prompt>/seed<k>
   double threshold_db = 18.0;         ///< for the consistency rate and steps-to-threshold
+  /// A family's run reaches its nearest variant when its mean PSNR against it is at least this
+  /// (the coverage column).
+  double coverage_db = 24.0;
   /// CI size: one prompt, one seed, `small_steps` steps.
   bool small = false;
   int64_t small_steps = 6;
@@ -29,8 +32,12 @@ struct EvaluationOptions {
 struct EvaluationRun {
   std::string config, prompt;  ///< config file stem and concept prompt
   uint64_t seed = 0;
-  double mean_db = 0;               ///< mean PSNR over the held-out views (dB)
+  /// Mean PSNR over the held-out views (dB); for a family, against the nearest variant.
+  double mean_db = 0;
   double worst_db = 0;              ///< PSNR of the run's worst held-out view (dB)
+  int64_t variants = 1;             ///< members of the prompt's family (1: a plain concept)
+  int64_t nearest_variant = 0;      ///< the member the run is nearest (0 for a plain concept)
+  double family_mean_db = 0;        ///< PSNR against the family's mean image (families only)
   int64_t steps_to_threshold = -1;  ///< first progress step with mean PSNR >= threshold; -1 never
   int64_t steps = 0;                ///< the run's length in training steps
   double seconds = 0;
@@ -74,12 +81,21 @@ struct EvaluationCell {
   /// pairs (0 with one seed); for a per-config row, the mean over its cells.
   double diversity = 0;
   double seconds = 0;  ///< mean wall time of one run
+  /// Families: the variants of the prompt (summed over a per-config row's family prompts; 0
+  /// when no run is of a family), how many of them the runs reach (variant_coverage at
+  /// coverage_db, summed likewise), and the mean and std over seeds of the family-mean PSNR.
+  int64_t variants = 0;
+  int64_t coverage = 0;
+  double family_mean_db = 0;
+  double family_mean_db_std = 0;
 };
 
 /// Summarises a non-empty group of runs of one config as EvaluationCell defines, with the
-/// threshold (dB) for the consistency rate. The prompt is the runs' prompt when they share one,
-/// else empty; diversity (which needs the renders) is left at 0.
-EvaluationCell summarise_runs(const std::vector<EvaluationRun>& runs, double threshold_db);
+/// threshold (dB) for the consistency rate and that for coverage. The prompt is the runs' prompt
+/// when they share one, else empty; diversity (which needs the renders) is left at 0, and so is
+/// coverage unless the runs share a prompt.
+EvaluationCell summarise_runs(const std::vector<EvaluationRun>& runs, double threshold_db,
+                              double coverage_db = 24.0);
 
 struct EvaluationTable {
   std::vector<EvaluationRun> runs;
@@ -89,7 +105,8 @@ struct EvaluationTable {
 
   /// One row per config (in order of first appearance) over all its runs and prompts.
   std::vector<EvaluationCell> config_summaries() const;
-  /// The cell table and the per-config table in Markdown, with a line of totals.
+  /// The cell table and the per-config table in Markdown, with a line of totals; with families, a
+  /// third table of their columns (nearest-variant and family-mean PSNR, coverage).
   std::string markdown() const;
   /// threshold_db, seeds, seconds, and the arrays runs, cells and configs.
   Json to_json() const;

@@ -34,15 +34,19 @@ struct GenerateResult {
   /// Whether the run was scored: only the exact prior has ground truth. Without it `held_out`,
   /// `held_out_rgb`, `geometry_iou` and `progress` are empty.
   bool measured = false;
-  ViewScores held_out;  ///< PSNR at the exact prior's 24 held-out views
-  /// Volumetric IoU of the representation's solid against the prompt's exact object (64^3);
+  /// PSNR at the exact prior's 24 held-out views; for a family, against its nearest variant.
+  ViewScores held_out;
+  /// A concept family's scores against each of its variants (empty for a plain concept).
+  std::optional<FamilyScores> family;
+  /// Volumetric IoU of the representation's solid against the prompt's exact object (64^3; for a
+  /// family, the nearest variant's);
   /// empty for representations without Representation::inside().
   std::optional<double> geometry_iou;
   at::Tensor held_out_rgb;  ///< the final renders of those views `[24, 3, H, W]`
   /// (step, mean PSNR over the config's eval.views held-out views) every eval.every steps.
   std::vector<std::pair<int64_t, double>> progress;
   int64_t steps = 0;
-  double seconds = 0.0;  ///< wall time of the whole job
+  double seconds = 0.0;                         ///< wall time of the whole job
   std::vector<std::filesystem::path> exported;  ///< the files written for options.exports
 };
 

@@ -35,6 +35,25 @@ ViewScores score_views(const at::Tensor& prediction, const at::Tensor& target);
 at::Tensor render_views(Representation& representation, const CameraBatch& cameras,
                         const RenderOptions& options, int64_t chunk = 4);
 
+/// One sample scored against every variant of a concept family at the same views.
+struct FamilyScores {
+  std::vector<double> variant_mean_db;  ///< mean PSNR over the views against each variant
+  int64_t nearest = 0;                  ///< the variant with the highest mean PSNR
+  ViewScores nearest_scores;            ///< the views scored against the nearest variant
+  /// Mean PSNR against the variants' mean images: what an objective that averages the family's
+  /// modes converges to.
+  double family_mean_db = 0;
+};
+
+/// Scores `prediction` `[B, 3, H, W]` against each variant's images `variants[v]` (all of its
+/// shape), as FamilyScores defines. `variants` must not be empty.
+FamilyScores score_family(const at::Tensor& prediction, const std::vector<at::Tensor>& variants);
+
+/// How many distinct variants a set of runs reaches: the number of distinct `nearest[i]` over
+/// the runs with `nearest_db[i]` (their mean PSNR against that variant) >= `threshold_db`.
+int64_t variant_coverage(const std::vector<int64_t>& nearest, const std::vector<double>& nearest_db,
+                         double threshold_db);
+
 /// Volumetric IoU of the representation's solid (Representation::inside) against the concept's
 /// exact object, |solid and object| / |solid or object| over the centres of a resolution^3 grid
 /// on [-1, 1]^3 (the exact prior's objects fit in it). nullopt for a representation without
