@@ -81,7 +81,8 @@ void bind_camera(py::module_& m) {
             Rays r = b.rays(supersample, dtype.value_or(at::kFloat), device_arg(device));
             return py::make_tuple(r.origins, r.directions);
           },
-          py::arg("supersample") = 1, py::arg("dtype") = py::none(), py::arg("device") = py::none(),
+          py::arg("supersample") = 1, py::arg("dtype") = py::none(),
+          py::arg("device") = py::none(),
           ("(origins, directions), `[B, H, W, 3]` each.\n\n" + std::string(DOC_CameraBatch_rays))
               .c_str())
       .def("resized", &CameraBatch::resized, py::arg("height"), py::arg("width"),

@@ -20,11 +20,7 @@ GuidanceOutput call_guidance(Guidance& g, const at::Tensor& rgb, const CameraBat
                              int64_t step, int64_t total_steps,
                              const std::optional<at::Generator>& generator,
                              const std::optional<at::Generator>& device_generator) {
-  GuidanceInput input{rgb,
-                      cameras,
-                      step,
-                      total_steps,
-                      generator_or_default(generator),
+  GuidanceInput input{rgb, cameras, step, total_steps, generator_or_default(generator),
                       device_generator.value_or(at::Generator())};
   py::gil_scoped_release release;
   return g.compute(input);
@@ -61,9 +57,8 @@ void bind_guidance(py::module_& m) {
           "metrics", [](const GuidanceOutput& o) { return o.metrics; },
           [](GuidanceOutput& o, const py::object& metrics) { o.metrics = metrics_arg(metrics); },
           DOC_Metrics)
-      .def(
-          "logged_metrics", [](const GuidanceOutput& o) { return log_metrics(o.metrics); },
-          DOC_log_metrics)
+      .def("logged_metrics", [](const GuidanceOutput& o) { return log_metrics(o.metrics); },
+           DOC_log_metrics)
       .def_readwrite("lr_scale", &GuidanceOutput::lr_scale, DOC_GuidanceOutput_lr_scale);
 
   py::classh<GuidanceInput>(m, "GuidanceInput", DOC_GuidanceInput)

@@ -53,8 +53,8 @@ void run(const GenerateArgs& a) {
     fmt::print("held-out PSNR: mean {:.2f} dB, worst view {:.2f} dB ({} steps, {:.1f} s)\n",
                r.held_out.mean, r.held_out.min, r.steps, r.seconds);
   } else {
-    fmt::print("{} steps, {:.1f} s (not scored: only the exact prior has ground truth)\n", r.steps,
-               r.seconds);
+    fmt::print("{} steps, {:.1f} s (not scored: only the exact prior has ground truth)\n",
+               r.steps, r.seconds);
   }
   if (r.geometry_iou) {
     fmt::print("geometry IoU against the exact object: {:.3f}\n", *r.geometry_iou);

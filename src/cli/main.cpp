@@ -1,8 +1,8 @@
 // The `sds` command line: generate (the main job), eval, scenes.
 
+#include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
-#include <CLI/CLI.hpp>
 
 #include <cstdio>
 

@@ -33,8 +33,7 @@ void ProgressBar::update(int64_t step, double loss, const std::map<std::string, 
       rate > 0 ? fmt::format("{:.2f} it/s ETA {}:{:02d}", rate, static_cast<int>(eta) / 60,
                              static_cast<int>(eta) % 60)
                : std::string("-- it/s ETA --:--");
-  std::string line =
-      fmt::format("[{}] {}/{} loss {:.3g}{} {}", bar, step, total_, last_loss_, psnr, speed);
+  std::string line = fmt::format("[{}] {}/{} loss {:.3g}{} {}", bar, step, total_, last_loss_, psnr, speed);
   if (tty_) {
     fmt::print(stderr, "\r{}\x1b[K", line);
   } else {

@@ -61,8 +61,8 @@ struct ParticlePrior::Network {
   }
 
   std::vector<at::Tensor*> parameters() {
-    return {&embed1->weight, &embed1->bias,  &embed2->weight, &embed2->bias,  &conv1->weight,
-            &conv1->bias,    &conv2->weight, &conv2->bias,    &conv3->weight, &conv3->bias};
+    return {&embed1->weight, &embed1->bias, &embed2->weight, &embed2->bias, &conv1->weight,
+            &conv1->bias,    &conv2->weight, &conv2->bias,   &conv3->weight, &conv3->bias};
   }
 
   at::Tensor forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& camera) {

@@ -19,7 +19,8 @@ std::shared_ptr<PersonalisablePrior> Prior::make_personalised(const Personalisat
   return nullptr;
 }
 
-std::optional<GroundTruthImages> Prior::known_views(const std::string&, const CameraBatch&) const {
+std::optional<GroundTruthImages> Prior::known_views(const std::string&,
+                                                    const CameraBatch&) const {
   return std::nullopt;
 }
 

@@ -17,7 +17,8 @@ NoiseSchedule NoiseSchedule::scaled_linear(int64_t steps, double beta_start, dou
 }
 
 NoiseSchedule NoiseSchedule::from_betas(const at::Tensor& betas) {
-  SDS_CHECK(betas.defined() && betas.dim() == 1 && betas.size(0) >= 2 && betas.is_floating_point(),
+  SDS_CHECK(betas.defined() && betas.dim() == 1 && betas.size(0) >= 2 &&
+                betas.is_floating_point(),
             "noise schedule: betas must be a floating [T] tensor with T >= 2");
   const at::Tensor b = betas.to(at::kCPU, at::kDouble);
   SDS_CHECK(b.gt(0).all().item<bool>() && b.lt(1).all().item<bool>(),

@@ -30,8 +30,7 @@ at::ScalarType parse_dtype(const std::string& name, const at::Device& device, co
   if (name == "float32") return at::kFloat;
   if (name == "bfloat16") return at::kBFloat16;
   if (name == "float16") {
-    SDS_CHECK(device.is_cuda(),
-              "stable_diffusion prior: {} \"float16\" needs a CUDA device (the "
+    SDS_CHECK(device.is_cuda(), "stable_diffusion prior: {} \"float16\" needs a CUDA device (the "
               "CPU's half-precision convolutions are not supported); use float32 or bfloat16",
               key);
     return at::kHalf;
@@ -69,7 +68,8 @@ NoiseSchedule schedule_from_config(const Json& config, const std::string& where)
 // BSD's personalised prior.
 class ActiveAdapter {
  public:
-  ActiveAdapter(const std::vector<std::shared_ptr<models::Linear>>& layers, const std::string& name)
+  ActiveAdapter(const std::vector<std::shared_ptr<models::Linear>>& layers,
+                const std::string& name)
       : layers_(layers) {
     for (const auto& layer : layers_) {
       for (auto& adapter : layer->adapters()) {
@@ -282,7 +282,8 @@ class StableDiffusionPersonal : public PersonalisablePrior {
     return core_->adapter_parameters(kPersonalAdapter);
   }
 
-  void set_images(const at::Tensor& rgb, const CameraBatch& cameras, const std::string&) override {
+  void set_images(const at::Tensor& rgb, const CameraBatch& cameras,
+                  const std::string&) override {
     check_shape(rgb, "stable_diffusion personalised images", {-1, 3, -1, -1}, "[N, 3, H, W]");
     SDS_CHECK(cameras.size() == rgb.size(0),
               "stable_diffusion personalised prior: expected one camera per image ({}), got {}",
@@ -302,8 +303,7 @@ StableDiffusionPrior::StableDiffusionPrior(StableDiffusionOptions options, at::D
   c.device = device;
   const StableDiffusionOptions& o = c.options;
   const fs::path root(o.path);
-  SDS_CHECK(!o.path.empty(),
-            "stable_diffusion prior: \"path\" must name a diffusers "
+  SDS_CHECK(!o.path.empty(), "stable_diffusion prior: \"path\" must name a diffusers "
             "folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)");
   SDS_CHECK(fs::is_directory(root), "stable_diffusion prior: {} is not a folder", root.string());
   for (const char* part : {"unet", "vae", "text_encoder", "tokenizer", "scheduler"}) {
@@ -326,8 +326,8 @@ StableDiffusionPrior::StableDiffusionPrior(StableDiffusionOptions options, at::D
 
   const fs::path scheduler_file = root / "scheduler" / "scheduler_config.json";
   const Json scheduler = models::read_model_config(scheduler_file);
-  c.schedule =
-      std::make_unique<NoiseSchedule>(schedule_from_config(scheduler, scheduler_file.string()));
+  c.schedule = std::make_unique<NoiseSchedule>(
+      schedule_from_config(scheduler, scheduler_file.string()));
   c.prediction_type = o.prediction_type;
   if (c.prediction_type.empty()) {
     c.prediction_type = scheduler.value("prediction_type", std::string("epsilon"));
@@ -433,8 +433,8 @@ std::shared_ptr<Prior> StableDiffusionPrior::make_particle_model(
 std::shared_ptr<PersonalisablePrior> StableDiffusionPrior::make_personalised(
     const PersonalisationOptions& options) {
   at::Generator generator = make_generator(options.seed, at::kCPU);
-  core_->add_adapters(kPersonalAdapter, "personalised copy", options.lora_rank, options.lora_alpha,
-                      generator);
+  core_->add_adapters(kPersonalAdapter, "personalised copy", options.lora_rank,
+                      options.lora_alpha, generator);
   return std::make_shared<StableDiffusionPersonal>(core_);
 }
 

@@ -8,7 +8,7 @@
 namespace sds {
 
 namespace {
-constexpr uint64_t kStepStream = 0x5354455055ULL;    // one random stream per training step
+constexpr uint64_t kStepStream = 0x5354455055ULL;  // one random stream per training step
 constexpr uint64_t kDeviceStream = 0x4445564943ULL;  // the step's draws on a device
 }  // namespace
 

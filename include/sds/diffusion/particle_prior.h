@@ -12,9 +12,9 @@ namespace sds {
 
 /// Shape of the correction network; JSON keys are the field names.
 struct ParticlePriorOptions {
-  int64_t hidden = 32;           ///< channels of the convolutional trunk
-  int64_t embedding = 64;        ///< width of the time/camera embedding MLP
-  uint64_t seed = 0;             ///< initialisation of every layer but the zero-initialised last
+  int64_t hidden = 32;         ///< channels of the convolutional trunk
+  int64_t embedding = 64;      ///< width of the time/camera embedding MLP
+  uint64_t seed = 0;           ///< initialisation of every layer but the zero-initialised last
   at::Device device = at::kCPU;  ///< where the network lives (initialised on the host first)
   /// A latent diffusion prior's own particle model (`Prior::make_particle_model`): LoRA of this
   /// rank on its UNet's attention projections, scaling lora_alpha / lora_rank (threestudio: rank

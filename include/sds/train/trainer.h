@@ -35,8 +35,7 @@ struct TrainerOptions {
   RenderOptions render;
   double adam_beta1 = 0.9;
   double adam_beta2 = 0.99;
-  double adam_eps =
-      1e-15;  ///< threestudio's default; grids have tiny gradients far from the object
+  double adam_eps = 1e-15;  ///< threestudio's default; grids have tiny gradients far from the object
   /// Where the run lives: the representation (moved there), rays, noise, the optimiser; the
   /// guidance's own parameters must be built there (Guidance::BuildContext::device).
   at::Device device = at::kCPU;
