@@ -191,3 +191,21 @@ def test_devices_are_options_and_metrics_stay_tensors_until_logged(exact_prior):
     result = guidance(rgb, cams, generator=torch.Generator().manual_seed(0))
     assert result.metrics["grad_norm"].dim() == 0
     assert sds.step_device_generator(0, 3, "cpu") is not None
+
+
+def test_a_concept_family_from_python_scores_samples_against_its_variants():
+    prior = sds.ExactPrior(scene="builtin:families", conditioning="text")
+    concept = next(c for c in prior.scene["concepts"] if c["prompt"] == "a post with a sign")
+    assert [v["name"] for v in concept["variants"]] == ["+x", "+y", "-x", "-y"]
+    cams = sds.CameraBatch(sds.held_out_views(3.0, 40.0, 16, 16)[:4])
+    members = [prior.ground_truth("a post with a sign", cams, member=m)["rgb"] for m in range(4)]
+    # A sample equal to the third variant: nearest is 2, infinite PSNR against it.
+    scores = sds.score_family(members[2], members)
+    assert scores["nearest"] == 2
+    assert math.isinf(scores["variant_mean_db"][2])
+    mean = sum(members) / 4
+    mse = ((members[2] - mean) ** 2).mean(dim=(1, 2, 3))
+    assert scores["family_mean_db"] == pytest.approx((-10 * torch.log10(mse)).mean().item())
+    assert sds.variant_coverage([2, 2, 0], [30.0, 25.0, 10.0], 24.0) == 1
+    with pytest.raises(sds.Error, match=r"\[0, 4\)"):
+        prior.ground_truth("a post with a sign", cams, member=4)

@@ -8,7 +8,7 @@ import torch
 import typing
 from . import ops
 from . import models
-__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nerf', 'Nfsd', 'NoiseSchedule', 'OccupancyGrid', 'OrbitSampler', 'ParameterGroup', 'PersonalisablePrior', 'Prior', 'ReferenceView', 'RegulariserWeights', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'StableDiffusionPrior', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'models', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'regularisation', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'view_sector']
+__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nerf', 'Nfsd', 'NoiseSchedule', 'OccupancyGrid', 'OrbitSampler', 'ParameterGroup', 'PersonalisablePrior', 'Prior', 'ReferenceView', 'RegulariserWeights', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'StableDiffusionPrior', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'models', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'regularisation', 'score_family', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'variant_coverage', 'view_sector']
 class Error(RuntimeError):
     pass
 class Camera:
@@ -373,11 +373,12 @@ class ExactPrior(PersonalisablePrior):
         """
         Removes the personal components at every image size.
         """
-    def ground_truth(self, prompt: str, cameras: CameraBatch) -> dict:
+    def ground_truth(self, prompt: str, cameras: CameraBatch, member: typing.SupportsInt = 0) -> dict:
         """
         A dict of rgb, alpha and depth.
         
-        The exact renders of the concept named by `prompt` (a view suffix is ignored).
+        The exact renders of the concept named by `prompt` (a view suffix is ignored); for a family,
+        of its member `member` (Concept::members()).
         """
     def log_density(self, x_t: torch.Tensor, t: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
         """
@@ -1047,7 +1048,7 @@ class RegulariserWeights:
         """
         Whether any weight is ever non-zero.
         """
-def _evaluate(configs: collections.abc.Sequence[os.PathLike | str | bytes], seeds: typing.SupportsInt, out: os.PathLike | str | bytes, concepts: collections.abc.Sequence[str], threshold_db: typing.SupportsFloat, small: bool, log: typing.Any) -> dict:
+def _evaluate(configs: collections.abc.Sequence[os.PathLike | str | bytes], seeds: typing.SupportsInt, out: os.PathLike | str | bytes, concepts: collections.abc.Sequence[str], threshold_db: typing.SupportsFloat, coverage_db: typing.SupportsFloat, small: bool, log: typing.Any) -> dict:
     ...
 def _generate(config: typing.Any, out_dir: os.PathLike | str | bytes, resume: bool, exports: collections.abc.Sequence[str], turntable: bool, on_step: typing.Any) -> dict:
     ...
@@ -1059,7 +1060,7 @@ def debug_checks() -> bool:
     """
     Whether the value checks of device tensors are on.
     """
-def geometry_iou(representation: Representation, prior: ExactPrior, prompt: str, resolution: typing.SupportsInt = 64) -> float | None:
+def geometry_iou(representation: Representation, prior: ExactPrior, prompt: str, resolution: typing.SupportsInt = 64, member: typing.SupportsInt = 0) -> float | None:
     """
     Volumetric IoU of the representation's solid (Representation::inside) against the concept's
     exact object, |solid and object| / |solid or object| over the centres of a resolution^3 grid
@@ -1132,6 +1133,13 @@ def regularisation(weights: RegulariserWeights, render: RenderOutput, step: typi
     the representation does not render (orientation and z_variance: RenderOutput's fields) is an
     sds::Error naming it. No host sync.
     """
+def score_family(prediction: torch.Tensor, variants: collections.abc.Sequence[torch.Tensor]) -> dict:
+    """
+    A dict of variant_mean_db, nearest, nearest_scores and family_mean_db.
+    
+    Scores `prediction` `[B, 3, H, W]` against each variant's images `variants[v]` (all of its
+    shape), as FamilyScores defines. `variants` must not be empty.
+    """
 def score_views(representation: Representation, cameras: CameraBatch, target: torch.Tensor, background: typing.Annotated[collections.abc.Sequence[typing.SupportsFloat], "FixedSize(3)"] = [1.0, 1.0, 1.0]) -> dict:
     """
     A dict of mean, min and per_view PSNR.
@@ -1161,6 +1169,11 @@ def step_generator(seed: typing.SupportsInt, step: typing.SupportsInt) -> torch.
 def turntable_views(frames: typing.SupportsInt, elevation_deg: typing.SupportsFloat = 15.0, radius: typing.SupportsFloat = 3.0, fovy_deg: typing.SupportsFloat = 40.0, height: typing.SupportsInt = 64, width: typing.SupportsInt = 64) -> list[Camera]:
     """
     A turntable of `frames` views at one elevation, starting at azimuth 0 (the front).
+    """
+def variant_coverage(nearest: collections.abc.Sequence[typing.SupportsInt], nearest_db: collections.abc.Sequence[typing.SupportsFloat], threshold_db: typing.SupportsFloat) -> int:
+    """
+    How many distinct variants a set of runs reaches: the number of distinct `nearest[i]` over
+    the runs with `nearest_db[i]` (their mean PSNR against that variant) >= `threshold_db`.
     """
 def view_sector(azimuth_deg: typing.SupportsFloat, elevation_deg: typing.SupportsFloat, thresholds: ViewSectorThresholds = ...) -> str:
     """
