@@ -70,7 +70,7 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--config", args->config, "experiment config (JSON)")->required();
   cmd->add_option("--out", args->out, "run folder")->required();
   cmd->add_option("--set", args->sets, "override a config key: --set guidance.guidance_scale=2");
-  cmd->add_option("--scene", args->scene, "scene file for the exact prior");
+  cmd->add_option("--scene", args->scene, "scene file for the exact prior, or builtin:families");
   cmd->add_option("--prompt", args->prompt, "prompt (a concept of the scene)");
   cmd->add_option("--seed", args->seed, "seed");
   cmd->add_option("--device", args->device, "where to train: cpu, cuda or cuda:N (trainer.device)");
