@@ -5,8 +5,8 @@
 #include <sys/wait.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 
 #include "helpers.h"
 #include "sds/core/io.h"
@@ -116,4 +116,14 @@ TEST_CASE("sds scenes lists the built-in concepts", "[cli]") {
   Result r = run_cli("scenes");
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.output, Contains("a red mug") && Contains("a small robot"));
+}
+
+TEST_CASE("sds scenes lists and renders the built-in families", "[cli][families]") {
+  const auto dir = sds::test::fresh_temp_dir("cli_families");
+  Result r =
+      run_cli("scenes --scene builtin:families --render " + dir.string() + " --size 16 --views 2");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("a post with a sign") && Contains("family of 4: +x, +y, -x, -y"));
+  CHECK(std::filesystem::exists(dir / "concept_01_3.png"));
+  CHECK(std::filesystem::exists(dir / "concept_02_2.png"));
 }
