@@ -165,13 +165,17 @@ Variant parse_variant(const Json& json, const Json& base, const std::string& whe
   return v;
 }
 
+void check_width_kind(const std::string& kind, const std::string& where) {
+  SDS_CHECK(kind == "color" || kind == "brightness",
+            "{}: expected kind \"color\" or \"brightness\", got \"{}\"", where, kind);
+}
+
 WidthDirection parse_width(const Json& json, const std::string& where) {
   SDS_CHECK(json.is_object(), "{}: expected a JSON object, got {}", where, json.type_name());
   ConfigReader reader(json, where);
   WidthDirection w;
   w.kind = reader.require<std::string>("kind");
-  SDS_CHECK(w.kind == "color" || w.kind == "brightness",
-            "{}.kind: expected \"color\" or \"brightness\", got \"{}\"", where, w.kind);
+  check_width_kind(w.kind, where);
   w.std = reader.require<double>("std");
   if (w.kind == "color") {
     w.direction = get_vec3(reader, "direction", w.direction);
@@ -468,8 +472,7 @@ void validate_concept(const Concept& c, const std::string& where) {
   for (size_t j = 0; j < c.width.size(); ++j) {
     const WidthDirection& d = c.width[j];
     const std::string w = fmt::format("{}.width[{}] ({})", where, j, d.kind);
-    SDS_CHECK(d.kind == "color" || d.kind == "brightness",
-              "{}: expected kind \"color\" or \"brightness\", got \"{}\"", where, d.kind);
+    check_width_kind(d.kind, where);
     check_positive(d.std, "std", w);
     SDS_CHECK(
         finite(d.direction) && (d.direction[0] != 0 || d.direction[1] != 0 || d.direction[2] != 0),
