@@ -26,6 +26,22 @@ inline std::shared_ptr<ExactPrior> builtin_exact_prior(const std::string& condit
   return std::make_shared<ExactPrior>(Scene::builtin(), o);
 }
 
+/// A prior, one of its prompts and another concept of the same scene, for checking an objective
+/// against its formula: 0 is the built-in "a red mug", 1 the mug family with colour width on which
+/// docs/results.md revisits the papers' claims (a claim that fails there is then the testbed's
+/// finding, not an implementation's slip).
+struct Testbed {
+  std::shared_ptr<ExactPrior> prior;
+  std::string prompt;
+  std::string negative;
+};
+
+inline Testbed objective_testbed(int which) {
+  static auto families = std::make_shared<ExactPrior>(Scene::builtin_families());
+  if (which == 0) return {builtin_exact_prior(), "a red mug", "a snowman"};
+  return {families, "a mug in one of four colours", "a birdhouse"};
+}
+
 /// `prompt` for every image, with the cameras attached.
 inline Conditioning text_and_cameras(const CameraBatch& cameras, const std::string& prompt) {
   Conditioning c;
@@ -38,7 +54,8 @@ inline Conditioning text_and_cameras(const CameraBatch& cameras, const std::stri
 inline CameraBatch orbit_cameras(const std::vector<double>& azimuths, double elevation = 10.0) {
   std::vector<Camera> cams;
   for (double az : azimuths) {
-    cams.push_back(Camera::orbit(elevation, az, 3.0, 40.0, kObjectiveImageSize, kObjectiveImageSize));
+    cams.push_back(
+        Camera::orbit(elevation, az, 3.0, 40.0, kObjectiveImageSize, kObjectiveImageSize));
   }
   return CameraBatch(cams);
 }

@@ -18,10 +18,12 @@ namespace {
 
 constexpr int64_t kSize = sds::test::kObjectiveImageSize;
 
-std::unique_ptr<sds::Bsd> bsd(const std::string& json) {
+using sds::test::Testbed;
+Testbed testbed(int which) { return sds::test::objective_testbed(which); }
+
+std::unique_ptr<sds::Bsd> bsd(const std::string& json, const Testbed& bed = testbed(0)) {
   auto g = sds::make<sds::Guidance>(sds::parse_json(json, "test"), "guidance",
-                                    sds::Guidance::BuildContext{sds::test::builtin_exact_prior(),
-                                                                "a red mug"});
+                                    sds::Guidance::BuildContext{bed.prior, bed.prompt});
   return std::unique_ptr<sds::Bsd>(dynamic_cast<sds::Bsd*>(g.release()));
 }
 
@@ -54,8 +56,11 @@ TEST_CASE("the personalised prior reproduces its added components at small t", "
 }
 
 TEST_CASE("BSD personalises first, then follows w(t) (eps_cfg^personal - eps_phi)", "[bsd]") {
+  const Testbed bed = testbed(GENERATE(0, 1));
+  INFO(bed.prompt);
   auto g = bsd(R"({"type": "bsd", "cycle_steps": 10, "pretrain_steps": 3, "augment_every": 2,
-                   "cache_size": 5, "augment_t": 300, "augment_steps": 4})");
+                   "cache_size": 5, "augment_t": 300, "augment_steps": 4})",
+               bed);
   sds::CameraBatch cams = sds::test::orbit_cameras({20.0, 200.0});
   auto gen = sds::make_generator(2);
   at::Tensor rgb0 = at::rand({2, 3, kSize, kSize}, gen);
@@ -84,15 +89,15 @@ TEST_CASE("BSD personalises first, then follows w(t) (eps_cfg^personal - eps_phi
   at::Tensor noise = at::randn(z.sizes(), gen, at::kDouble);
   at::Tensor z_t = g->personalised().schedule().add_noise(z, noise, t);
   auto& personal = g->personalised();
-  at::Tensor e_c = personal.predict_noise(z_t, t, cond(cams, "a red mug"));
+  at::Tensor e_c = personal.predict_noise(z_t, t, cond(cams, bed.prompt));
   at::Tensor e_u = personal.predict_noise(z_t, t, cond(cams, ""));
-  at::Tensor e_phi = sds::test::builtin_exact_prior()->predict_noise(z_t, t, cond(cams, "a red mug"));
+  at::Tensor e_phi = bed.prior->predict_noise(z_t, t, cond(cams, bed.prompt));
   at::Tensor w = 1 - personal.schedule().broadcast_alpha_bar(t, z);
   at::Tensor expected = w * (e_u + 2.0 * (e_c - e_u) - e_phi);
   CHECK(sds::test::max_abs_diff(g->gradient(z, t, noise, cams), expected) < 1e-5);
   // The personal components matter: the original prior's CFG would give another gradient.
-  at::Tensor b_c = sds::test::builtin_exact_prior()->predict_noise(z_t, t, cond(cams, "a red mug"));
-  at::Tensor b_u = sds::test::builtin_exact_prior()->predict_noise(z_t, t, cond(cams, ""));
+  at::Tensor b_c = bed.prior->predict_noise(z_t, t, cond(cams, bed.prompt));
+  at::Tensor b_u = bed.prior->predict_noise(z_t, t, cond(cams, ""));
   CHECK(sds::test::max_abs_diff(expected, w * (b_u + 2.0 * (b_c - b_u) - e_phi)) > 1e-3);
 }
 
@@ -119,9 +124,10 @@ TEST_CASE("bad BSD input is an sds::Error", "[bsd][errors]") {
                     Contains("pretrain_steps"));
   CHECK_THROWS_WITH(bsd(R"({"type": "bsd", "augment_t": 1000})"), Contains("augment_t"));
   CHECK_THROWS_WITH(bsd(R"({"type": "bsd", "cache_size": 0})"), Contains("cache_size"));
-  CHECK_THROWS_WITH(sds::make<sds::Guidance>(sds::parse_json(R"({"type": "bsd"})", "test"),
-                                             "guidance", sds::Guidance::BuildContext{nullptr, "a red mug"}),
-                    Contains("expected a prior"));
+  CHECK_THROWS_WITH(
+      sds::make<sds::Guidance>(sds::parse_json(R"({"type": "bsd"})", "test"), "guidance",
+                               sds::Guidance::BuildContext{nullptr, "a red mug"}),
+      Contains("expected a prior"));
   // A prior without a personalised copy: BSD names what is missing.
   struct Plain : sds::Prior {
     sds::NoiseSchedule schedule_ = sds::NoiseSchedule::scaled_linear();

@@ -25,6 +25,9 @@ const char* const kPrompt = "a red mug";
 
 std::shared_ptr<sds::ExactPrior> exact_prior() { return sds::test::builtin_exact_prior(); }
 
+using sds::test::Testbed;
+Testbed testbed(int which) { return sds::test::objective_testbed(which); }
+
 sds::CameraBatch cameras(std::vector<double> azimuths) {
   return sds::test::orbit_cameras(azimuths);
 }
@@ -37,20 +40,24 @@ sds::Conditioning cond(const sds::CameraBatch& cams, const std::string& prompt) 
 }
 
 // The noise prediction through the score of the exact density (not through predict_noise).
-at::Tensor score_eps(const at::Tensor& x_t, const at::Tensor& t, const sds::Conditioning& c) {
-  auto& prior = *exact_prior();
+at::Tensor score_eps(sds::ExactPrior& prior, const at::Tensor& x_t, const at::Tensor& t,
+                     const sds::Conditioning& c) {
   at::Tensor x = x_t.detach().clone().requires_grad_(true);
   at::Tensor grad = torch::autograd::grad({prior.log_density(x, t, c).sum()}, {x})[0];
   return -(1 - prior.schedule().broadcast_alpha_bar(t, x)).sqrt() * grad;
 }
 
+at::Tensor score_eps(const at::Tensor& x_t, const at::Tensor& t, const sds::Conditioning& c) {
+  return score_eps(*exact_prior(), x_t, t, c);
+}
+
 struct Case {
   sds::CameraBatch cams = cameras({10.0, 100.0, 200.0});
   at::Tensor z, t, noise, z_t, w_sds;
-  Case(std::vector<int64_t> steps = {150, 400, 700}) {
+  explicit Case(std::vector<int64_t> steps = {150, 400, 700}, const Testbed& bed = testbed(0)) {
     auto gen = sds::make_generator(11);
-    auto& prior = *exact_prior();
-    at::Tensor gt = prior.ground_truth(kPrompt, cams).rgb.to(at::kDouble) * 2 - 1;
+    auto& prior = *bed.prior;
+    at::Tensor gt = prior.ground_truth(bed.prompt, cams).rgb.to(at::kDouble) * 2 - 1;
     z = (gt + 0.2 * at::randn(gt.sizes(), gen, at::kDouble)).clamp(-1, 1);
     t = at::tensor(steps, at::kLong);
     noise = at::randn(z.sizes(), gen, at::kDouble);
@@ -67,9 +74,9 @@ struct Case {
   }
 };
 
-std::unique_ptr<sds::Guidance> build(const std::string& json) {
+std::unique_ptr<sds::Guidance> build(const std::string& json, const Testbed& bed = testbed(0)) {
   return sds::make<sds::Guidance>(sds::parse_json(json, "test"), "guidance",
-                                  {exact_prior(), kPrompt});
+                                  {bed.prior, bed.prompt});
 }
 
 at::Tensor gradient_of(sds::Guidance& g, const Case& c) {
@@ -80,10 +87,12 @@ at::Tensor gradient_of(sds::Guidance& g, const Case& c) {
 
 TEST_CASE("SDS with CFG on the exact prior is w (eps_u + s (eps_c - eps_u) - eps)",
           "[objectives][sds]") {
-  Case c;
-  auto sds_guidance = build(R"({"type": "sds", "guidance_scale": 7.5})");
-  at::Tensor eps_c = score_eps(c.z_t, c.t, cond(c.cams, kPrompt));
-  at::Tensor eps_u = score_eps(c.z_t, c.t, cond(c.cams, ""));
+  const Testbed bed = testbed(GENERATE(0, 1));
+  INFO(bed.prompt);
+  Case c({150, 400, 700}, bed);
+  auto sds_guidance = build(R"({"type": "sds", "guidance_scale": 7.5})", bed);
+  at::Tensor eps_c = score_eps(*bed.prior, c.z_t, c.t, cond(c.cams, bed.prompt));
+  at::Tensor eps_u = score_eps(*bed.prior, c.z_t, c.t, cond(c.cams, ""));
   at::Tensor expected = c.w_sds * (eps_u + 7.5 * (eps_c - eps_u) - c.noise);
   CHECK(at::allclose(gradient_of(*sds_guidance, c), expected, 1e-6, 1e-8));
 }
@@ -128,7 +137,8 @@ TEST_CASE("SDS with Perp-Neg follows eps_u + s (e_pos + sum w_i perp(e_i, e_pos)
     at::Tensor eps_u = eps("");
     auto plan = sds::perp_neg_plan(c.cams[b].azimuth_deg(), c.cams[b].elevation_deg(), o);
     at::Tensor e_pos = -eps_u;
-    for (const auto& term : plan.positive) e_pos = e_pos + term.weight * eps(std::string(kPrompt) + ", " + term.sector + " view");
+    for (const auto& term : plan.positive)
+      e_pos = e_pos + term.weight * eps(std::string(kPrompt) + ", " + term.sector + " view");
     at::Tensor sum = at::zeros_like(e_pos);
     for (const auto& term : plan.negatives) {
       at::Tensor e_i = eps(std::string(kPrompt) + ", " + term.sector + " view") - eps_u;
@@ -141,13 +151,18 @@ TEST_CASE("SDS with Perp-Neg follows eps_u + s (e_pos + sum w_i perp(e_i, e_pos)
 }
 
 TEST_CASE("CSD is the weighted combination of its four terms", "[objectives][csd]") {
-  Case c;
-  auto csd = build(R"({"type": "csd", "text": 1.5, "negative": -0.7, "null": -0.3,
-                       "noise": 0.2, "negative_prompt": "a snowman", "weighting": "sds"})");
+  const Testbed bed = testbed(GENERATE(0, 1));
+  INFO(bed.prompt);
+  Case c({150, 400, 700}, bed);
+  auto csd = build(R"({"type": "csd", "text": 1.5, "negative": -0.7, "null": -0.3, "noise": 0.2,
+                       "weighting": "sds", "negative_prompt": ")" +
+                       bed.negative + R"("})",
+                   bed);
+  auto eps = [&](const std::string& p) {
+    return score_eps(*bed.prior, c.z_t, c.t, cond(c.cams, p));
+  };
   at::Tensor expected =
-      c.w_sds * (1.5 * score_eps(c.z_t, c.t, cond(c.cams, kPrompt)) -
-                 0.7 * score_eps(c.z_t, c.t, cond(c.cams, "a snowman")) -
-                 0.3 * score_eps(c.z_t, c.t, cond(c.cams, "")) + 0.2 * c.noise);
+      c.w_sds * (1.5 * eps(bed.prompt) - 0.7 * eps(bed.negative) - 0.3 * eps("") + 0.2 * c.noise);
   CHECK(at::allclose(gradient_of(*csd, c), expected, 1e-6, 1e-8));
 }
 
@@ -191,26 +206,27 @@ TEST_CASE("NFSD switches its domain term at t = 200", "[objectives][nfsd]") {
 
 TEST_CASE("ISM inverts the render deterministically and compares eps at s and t",
           "[objectives][ism]") {
-  auto& prior = *exact_prior();
-  const auto& schedule = prior.schedule();
+  const Testbed bed = testbed(GENERATE(0, 1));
+  INFO(bed.prompt);
+  const auto& schedule = bed.prior->schedule();
   // A DDIM step and its reverse with the same eps are inverses.
   at::Tensor x = at::randn({1, 3, 4, 4}, at::kDouble), e = at::randn({1, 3, 4, 4}, at::kDouble);
   at::Tensor there = sds::Ism::ddim_step(schedule, x, e, 100, 400);
   CHECK(at::allclose(sds::Ism::ddim_step(schedule, there, e, 400, 100), x, 1e-9, 1e-9));
 
-  Case c({700, 30, 460});
-  auto ism = build(R"({"type": "ism", "interval": 50})");
+  Case c({700, 30, 460}, bed);
+  auto ism = build(R"({"type": "ism", "interval": 50})", bed);
   at::Tensor got = gradient_of(*ism, c);
   for (int64_t b = 0; b < 3; ++b) {
     INFO("element " << b);
     auto cams_b = sds::CameraBatch({c.cams[b]});
     const int64_t t = c.t[b].item<int64_t>(), s = std::max<int64_t>(t - 50, 0);
     auto eps_null = [&](const at::Tensor& xx, int64_t step) {
-      return score_eps(xx, at::tensor({step}, at::kLong), cond(cams_b, ""));
+      return score_eps(*bed.prior, xx, at::tensor({step}, at::kLong), cond(cams_b, ""));
     };
     const double a0 = schedule.alpha_bar(0);
-    at::Tensor xs = std::sqrt(a0) * c.z.slice(0, b, b + 1) +
-                    std::sqrt(1 - a0) * c.noise.slice(0, b, b + 1);
+    at::Tensor xs =
+        std::sqrt(a0) * c.z.slice(0, b, b + 1) + std::sqrt(1 - a0) * c.noise.slice(0, b, b + 1);
     for (int64_t cur = 0; cur < s; cur = std::min<int64_t>(cur + 200, s)) {
       const int64_t next = std::min<int64_t>(cur + 200, s);
       xs = sds::Ism::ddim_step(schedule, xs, eps_null(xs, cur), cur, next);
@@ -218,8 +234,8 @@ TEST_CASE("ISM inverts the render deterministically and compares eps at s and t"
     at::Tensor eps_s = eps_null(xs, s);
     at::Tensor xt = sds::Ism::ddim_step(schedule, xs, eps_s, s, t);
     at::Tensor tt = at::tensor({t}, at::kLong);
-    at::Tensor e_c = score_eps(xt, tt, cond(cams_b, kPrompt));
-    at::Tensor e_u = score_eps(xt, tt, cond(cams_b, ""));
+    at::Tensor e_c = score_eps(*bed.prior, xt, tt, cond(cams_b, bed.prompt));
+    at::Tensor e_u = score_eps(*bed.prior, xt, tt, cond(cams_b, ""));
     const double a = schedule.alpha_bar(t);
     at::Tensor expected = std::sqrt((1 - a) / a) * (e_u + 7.5 * (e_c - e_u) - eps_s);
     CHECK(at::allclose(got.slice(0, b, b + 1), expected, 1e-6, 1e-8));
@@ -237,11 +253,12 @@ TEST_CASE("bad objective parameters are errors", "[objectives][errors]") {
   REQUIRE_THROWS_WITH(build(R"({"type": "sds", "perp_neg": "yes"})"), Contains("perp_neg"));
   REQUIRE_THROWS_WITH(build(R"({"type": "ism", "timesteps": {"type": "uniform", "min_step": -5}})"),
                       Contains("-5"));
-  REQUIRE_THROWS_WITH(build(R"({"type": "nfsd", "negative_prompt": "a cat"})")->compute(
-                          {at::rand({1, 3, kSize, kSize}), cameras({0}), 0, 1, at::Generator(), at::Generator()}),
+  REQUIRE_THROWS_WITH(build(R"({"type": "nfsd", "negative_prompt": "a cat"})")
+                          ->compute({at::rand({1, 3, kSize, kSize}), cameras({0}), 0, 1,
+                                     at::Generator(), at::Generator()}),
                       Contains("generator"));
   auto gen = sds::make_generator(0);
-  REQUIRE_THROWS_WITH(build(R"({"type": "nfsd", "negative_prompt": "a cat"})")->compute(
-                          {at::rand({1, 3, kSize, kSize}), cameras({0}), 0, 1, gen, gen}),
+  REQUIRE_THROWS_WITH(build(R"({"type": "nfsd", "negative_prompt": "a cat"})")
+                          ->compute({at::rand({1, 3, kSize, kSize}), cameras({0}), 0, 1, gen, gen}),
                       Contains("a cat") && Contains("a red mug"));
 }
