@@ -7,6 +7,7 @@
 #include "sds/camera/grid_sampler.h"
 #include "sds/camera/sampler.h"
 #include "sds/core/error.h"
+#include "sds/core/registry.h"
 #include "sds/core/rng.h"
 
 using Catch::Matchers::Contains;
@@ -116,6 +117,54 @@ TEST_CASE("the grid sampler draws only grid views, one per arc, and reaches all 
   o.azimuth_step_deg = 10;
   o.batch_size = 0;
   CHECK_THROWS_WITH(sds::GridSampler(o), Contains("batch_size"));
+}
+
+TEST_CASE("resolution milestones switch image size and batch at the given steps", "[camera]") {
+  // threestudio's form: one value per stage, or one number for all stages.
+  const sds::Json config = sds::Json::parse(R"({"type": "grid", "elevations_deg": [0, 30],
+      "azimuth_step_deg": 30, "height": [4, 8, 16], "width": [6, 8, 16],
+      "batch_size": [1, 2, 4], "resolution_milestones": [3, 5]})");
+  auto sampler = sds::make<sds::CameraSampler>(config, "camera_sampler");
+  CHECK(sampler->height() == 16);  // the final stage's size: the evaluation views'
+  auto g = sds::make_generator(1);
+  const std::vector<std::array<int64_t, 4>> expected = {
+      {0, 1, 4, 6}, {2, 1, 4, 6}, {3, 2, 8, 8}, {4, 2, 8, 8}, {5, 4, 16, 16}, {99, 4, 16, 16}};
+  for (const auto& [step, b, h, w] : expected) {
+    sds::CameraBatch batch = sampler->sample(step, g);
+    CHECK(batch.size() == b);
+    CHECK(batch.height() == h);
+    CHECK(batch.width() == w);
+    // Still on the grid at every size: the same poses as the prior's components.
+    const auto grid = sds::grid_views({0, 30}, 30, 3.0, 40.0, h, w);
+    bool on_grid = false;
+    for (const auto& v : grid) {
+      on_grid = on_grid || (at::allclose(v.c2w(), batch[0].c2w()) && v.fx == batch[0].fx);
+    }
+    CHECK(on_grid);
+  }
+  sds::Json orbit = sds::Json::parse(
+      R"({"type": "orbit", "height": [8, 16], "width": 16, "batch_size": 2,
+          "resolution_milestones": [10]})");
+  auto o = sds::make<sds::CameraSampler>(orbit, "camera_sampler");
+  CHECK(o->sample(9, g).height() == 8);
+  CHECK(o->sample(9, g).width() == 16);
+  CHECK(o->sample(10, g).height() == 16);
+
+  orbit["height"] = sds::Json::array({8, 16, 32});
+  CHECK_THROWS_WITH(sds::make<sds::CameraSampler>(orbit, "camera_sampler"),
+                    Contains("one value per resolution stage (2") && Contains("got 3"));
+  orbit["height"] = 16;
+  orbit["resolution_milestones"] = sds::Json::array({0});
+  CHECK_THROWS_WITH(sds::make<sds::CameraSampler>(orbit, "camera_sampler"),
+                    Contains("resolution_milestones") && Contains("increasing"));
+  orbit["resolution_milestones"] = sds::Json::array({10});
+  orbit["batch_size"] = sds::Json::array({0, 2});
+  CHECK_THROWS_WITH(sds::make<sds::CameraSampler>(orbit, "camera_sampler"),
+                    Contains("batch_size"));
+  orbit["batch_size"] = sds::Json::array({3, 4});
+  orbit["views_per_group"] = 2;
+  CHECK_THROWS_WITH(sds::make<sds::CameraSampler>(orbit, "camera_sampler"),
+                    Contains("views_per_group 2 to divide every batch_size, got 3"));
 }
 
 TEST_CASE("held-out views are 24 and none lies on the 10 degree component grid", "[camera]") {

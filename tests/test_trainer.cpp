@@ -88,6 +88,14 @@ TEST_CASE("geometry IoU scores a representation's solid against the exact object
   // A representation without inside() has no geometry score.
   CHECK_FALSE(sds::geometry_iou(NanAfter(0), sphere_concept(0.5)).has_value());
   REQUIRE_THROWS_AS(sds::geometry_iou(Ball(0.5), sphere_concept(0.5), 2), sds::Error);
+  // A solid too large is imprecise and complete; one too small is precise and incomplete.
+  const auto fat = *sds::geometry_scores(Ball(0.5), sphere_concept(0.4));
+  CHECK(fat.precision == Approx(0.512).epsilon(0.03));
+  CHECK(fat.recall == Approx(1.0));
+  const auto thin = *sds::geometry_scores(Ball(0.3), sphere_concept(0.6));
+  CHECK(thin.precision == Approx(1.0));
+  CHECK(thin.recall == Approx(0.125).epsilon(0.03));
+  CHECK(thin.iou == Approx(*sds::geometry_iou(Ball(0.3), sphere_concept(0.6))));
 
   // A voxel grid whose geometry is fixed to a concept scores high on it and low on another.
   const sds::Scene scene = sds::Scene::builtin();
@@ -118,6 +126,8 @@ TEST_CASE("quick.json reaches 24 dB held-out PSNR end to end", "[e2e]") {
   INFO("geometry IoU " << *r.geometry_iou);
   CHECK(*r.geometry_iou >= 0.8);
   CHECK(metrics["geometry_iou"].get<double>() == Approx(*r.geometry_iou));
+  CHECK(metrics["geometry_precision"].get<double>() == Approx(r.geometry->precision));
+  CHECK(metrics["geometry_recall"].get<double>() >= metrics["geometry_iou"].get<double>());
   CHECK(std::filesystem::exists(dir / "config.json"));
   CHECK(std::filesystem::exists(dir / "turntable" / "000.png"));
   CHECK(std::filesystem::exists(dir / "turntable" / "035.png"));

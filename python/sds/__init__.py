@@ -50,8 +50,8 @@ def generate(config, out_dir, *, resume=False, exports=(), turntable=True, on_st
     Returns a dict: run_dir, held_out (mean, min and per_view PSNR at the exact prior's 24
     held-out views; None without the exact prior, which alone has ground truth; for a concept
     family, against its nearest variant), family (None, or variant_mean_db, nearest and
-    family_mean_db), geometry_iou (or None), held_out_rgb (or None), progress [(step, psnr)], steps,
-    seconds and exported (the files written for `exports`: "ply", "obj", "mesh_ply")."""
+    family_mean_db), geometry_iou, geometry_precision and geometry_recall (or None),
+    held_out_rgb (or None), progress [(step, psnr)], steps, seconds and exported (the files written for `exports`: "ply", "obj", "mesh_ply")."""
     if isinstance(config, (str, _os.PathLike)):
         config = _C.read_config(_os.fspath(config))
     # The bar learns the run's length from the first step (the config's default lives in C++).

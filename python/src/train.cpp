@@ -151,6 +151,8 @@ void bind_train(py::module_& m) {
         out["run_dir"] = r.run_dir;
         out["held_out"] = r.measured ? view_scores(r.held_out) : py::object(py::none());
         out["geometry_iou"] = r.geometry_iou ? py::cast(*r.geometry_iou) : py::none();
+        out["geometry_precision"] = r.geometry ? py::cast(r.geometry->precision) : py::none();
+        out["geometry_recall"] = r.geometry ? py::cast(r.geometry->recall) : py::none();
         if (r.family) {
           py::dict family;
           family["variant_mean_db"] = r.family->variant_mean_db;

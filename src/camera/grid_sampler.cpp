@@ -22,10 +22,15 @@ GridSampler::GridSampler(GridSamplerOptions options) : options_(std::move(option
   SDS_CHECK(options_.fovy_deg > 0 && options_.fovy_deg < 180,
             "camera_sampler (grid).fovy_deg: expected (0, 180), got {}", options_.fovy_deg);
   check_sampler_sizes(options_.batch_size, options_.height, options_.width);
+  check_resolution_stages(options_.earlier_stages);
   // The same function builds the exact prior's components, so each drawn view is one of them.
-  views_ = grid_views(options_.elevations_deg, step, options_.radius, options_.fovy_deg,
-                      options_.height, options_.width);
-  azimuths_ = static_cast<int64_t>(views_.size() / options_.elevations_deg.size());
+  for (const ResolutionStage& s : options_.earlier_stages) {
+    views_.push_back(grid_views(options_.elevations_deg, step, options_.radius,
+                                options_.fovy_deg, s.height, s.width));
+  }
+  views_.push_back(grid_views(options_.elevations_deg, step, options_.radius, options_.fovy_deg,
+                              options_.height, options_.width));
+  azimuths_ = static_cast<int64_t>(views_.back().size() / options_.elevations_deg.size());
 }
 
 std::unique_ptr<CameraSampler> GridSampler::from_config(ConfigReader& c, const BuildContext&) {
@@ -34,14 +39,16 @@ std::unique_ptr<CameraSampler> GridSampler::from_config(ConfigReader& c, const B
   o.azimuth_step_deg = c.get("azimuth_step_deg", o.azimuth_step_deg);
   o.radius = c.get("radius", o.radius);
   o.fovy_deg = c.get("fovy_deg", o.fovy_deg);
-  o.height = c.get("height", o.height);
-  o.width = c.get("width", o.width);
-  o.batch_size = c.get("batch_size", o.batch_size);
+  o.earlier_stages = read_resolution_stages(c, o.height, o.width, o.batch_size);
   return std::make_unique<GridSampler>(o);
 }
 
-CameraBatch GridSampler::sample(int64_t /*step*/, at::Generator& generator) const {
-  const int64_t b = options_.batch_size;
+CameraBatch GridSampler::sample(int64_t step, at::Generator& generator) const {
+  const size_t stage = resolution_stage_of(options_.earlier_stages, step);
+  const std::vector<Camera>& views = views_[stage];
+  const int64_t b = stage < options_.earlier_stages.size()
+                        ? options_.earlier_stages[stage].batch_size
+                        : options_.batch_size;
   at::Tensor u = at::rand({b, 2}, generator, at::kDouble);
   auto acc = u.accessor<double, 2>();
   const auto elevations = static_cast<int64_t>(options_.elevations_deg.size());
@@ -51,7 +58,7 @@ CameraBatch GridSampler::sample(int64_t /*step*/, at::Generator& generator) cons
     const double arc = (acc[i][0] + static_cast<double>(i)) / static_cast<double>(b);
     const int64_t a = std::min(azimuths_ - 1, static_cast<int64_t>(arc * azimuths_));
     const int64_t e = std::min(elevations - 1, static_cast<int64_t>(acc[i][1] * elevations));
-    cameras.push_back(views_[e * azimuths_ + a]);
+    cameras.push_back(views[e * azimuths_ + a]);
   }
   return CameraBatch(std::move(cameras));
 }

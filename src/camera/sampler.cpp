@@ -35,15 +35,69 @@ void check_sampler_sizes(int64_t batch_size, int64_t height, int64_t width) {
             SamplerLimits::max_pixels_per_step);
 }
 
+std::vector<ResolutionStage> read_resolution_stages(ConfigReader& c, int64_t& height,
+                                                    int64_t& width, int64_t& batch_size) {
+  const auto milestones = c.get("resolution_milestones", std::vector<int64_t>{});
+  const size_t stages = milestones.size() + 1;
+  // A number holds for every stage; a list gives one value per stage.
+  auto per_stage = [&](const char* key, int64_t fallback) {
+    const Json& v = c.raw(key);
+    if (v.is_null()) return std::vector<int64_t>(stages, fallback);
+    if (!v.is_array()) return std::vector<int64_t>(stages, c.get(key, fallback));
+    auto values = c.get(key, std::vector<int64_t>{});
+    SDS_CHECK(values.size() == stages,
+              "{}.{}: expected a number or one value per resolution stage ({}: "
+              "resolution_milestones has {}), got {}",
+              c.where(), key, stages, milestones.size(), values.size());
+    return values;
+  };
+  const auto heights = per_stage("height", height);
+  const auto widths = per_stage("width", width);
+  const auto batches = per_stage("batch_size", batch_size);
+  std::vector<ResolutionStage> earlier;
+  for (size_t s = 0; s + 1 < stages; ++s) {
+    earlier.push_back({milestones[s], heights[s], widths[s], batches[s]});
+  }
+  height = heights.back();
+  width = widths.back();
+  batch_size = batches.back();
+  return earlier;
+}
+
+void check_resolution_stages(const std::vector<ResolutionStage>& stages) {
+  int64_t previous = 0;
+  for (const ResolutionStage& s : stages) {
+    SDS_CHECK(s.until_step > previous,
+              "camera_sampler.resolution_milestones: expected increasing steps >= 1, got {} "
+              "after {}",
+              s.until_step, previous);
+    previous = s.until_step;
+    check_sampler_sizes(s.batch_size, s.height, s.width);
+  }
+}
+
+size_t resolution_stage_of(const std::vector<ResolutionStage>& stages, int64_t step) {
+  size_t s = 0;
+  while (s < stages.size() && step >= stages[s].until_step) ++s;
+  return s;
+}
+
 OrbitSampler::OrbitSampler(OrbitSamplerOptions options) : options_(options) {
   check_range(options_.elevation_deg, "elevation_deg", -90, 90);
   check_range(options_.azimuth_deg, "azimuth_deg", -360, 360);
   check_range(options_.radius, "radius", 1e-6, 1e6);
   check_range(options_.fovy_deg, "fovy_deg", 1e-3, 179);
   check_sampler_sizes(options_.batch_size, options_.height, options_.width);
-  SDS_CHECK(options_.views_per_group >= 1 && options_.batch_size % options_.views_per_group == 0,
-            "camera_sampler: expected views_per_group >= 1 dividing batch_size {}, got {}",
-            options_.batch_size, options_.views_per_group);
+  check_resolution_stages(options_.earlier_stages);
+  SDS_CHECK(options_.views_per_group >= 1, "camera_sampler: expected views_per_group >= 1, got {}",
+            options_.views_per_group);
+  for (size_t s = 0; s <= options_.earlier_stages.size(); ++s) {
+    const int64_t b = s < options_.earlier_stages.size() ? options_.earlier_stages[s].batch_size
+                                                         : options_.batch_size;
+    SDS_CHECK(b % options_.views_per_group == 0,
+              "camera_sampler: expected views_per_group {} to divide every batch_size, got {}",
+              options_.views_per_group, b);
+  }
 }
 
 std::unique_ptr<CameraSampler> OrbitSampler::from_config(ConfigReader& c, const BuildContext&) {
@@ -52,16 +106,18 @@ std::unique_ptr<CameraSampler> OrbitSampler::from_config(ConfigReader& c, const 
   o.azimuth_deg = c.get("azimuth_deg", o.azimuth_deg);
   o.radius = c.get("radius", o.radius);
   o.fovy_deg = c.get("fovy_deg", o.fovy_deg);
-  o.height = c.get("height", o.height);
-  o.width = c.get("width", o.width);
-  o.batch_size = c.get("batch_size", o.batch_size);
+  o.earlier_stages = read_resolution_stages(c, o.height, o.width, o.batch_size);
   o.batch_uniform_azimuth = c.get("batch_uniform_azimuth", o.batch_uniform_azimuth);
   o.views_per_group = c.get("views_per_group", o.views_per_group);
   return std::make_unique<OrbitSampler>(o);
 }
 
-CameraBatch OrbitSampler::sample(int64_t /*step*/, at::Generator& generator) const {
-  const int64_t b = options_.batch_size;
+CameraBatch OrbitSampler::sample(int64_t step, at::Generator& generator) const {
+  const size_t stage = resolution_stage_of(options_.earlier_stages, step);
+  const bool last = stage == options_.earlier_stages.size();
+  const int64_t b = last ? options_.batch_size : options_.earlier_stages[stage].batch_size;
+  const int64_t height = last ? options_.height : options_.earlier_stages[stage].height;
+  const int64_t width = last ? options_.width : options_.earlier_stages[stage].width;
   const int64_t n = options_.views_per_group;
   const int64_t groups = b / n;
   // One draw per group; with groups of one this is one draw per camera.
@@ -77,8 +133,8 @@ CameraBatch OrbitSampler::sample(int64_t /*step*/, at::Generator& generator) con
     const double fovy = lerp(options_.fovy_deg, acc[g][3]);
     for (int64_t j = 0; j < n; ++j) {
       const double u = (ua + static_cast<double>(j)) / static_cast<double>(n);
-      cameras.push_back(Camera::orbit(elevation, lerp(options_.azimuth_deg, u), radius, fovy,
-                                      options_.height, options_.width));
+      cameras.push_back(
+          Camera::orbit(elevation, lerp(options_.azimuth_deg, u), radius, fovy, height, width));
     }
   }
   return CameraBatch(std::move(cameras));

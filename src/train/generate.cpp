@@ -98,8 +98,9 @@ GenerateResult generate(const Json& config, const std::filesystem::path& run_dir
     result.held_out_rgb = render_views(*e.representation, *held_out, e.trainer.render);
     FamilyScores family = score_family(result.held_out_rgb, held_out_gt);
     result.held_out = family.nearest_scores;
-    result.geometry_iou =
-        geometry_iou(*e.representation, concept_->members()[static_cast<size_t>(family.nearest)]);
+    result.geometry =
+        geometry_scores(*e.representation, concept_->members()[static_cast<size_t>(family.nearest)]);
+    if (result.geometry) result.geometry_iou = result.geometry->iou;
     if (concept_->member_count() > 1) result.family = std::move(family);
   }
   if (options.write_turntable) {
@@ -123,7 +124,11 @@ GenerateResult generate(const Json& config, const std::filesystem::path& run_dir
     metrics["psnr_heldout_min"] = result.held_out.min;
     metrics["psnr_per_view"] = result.held_out.psnr_per_view;
   }
-  if (result.geometry_iou) metrics["geometry_iou"] = *result.geometry_iou;
+  if (result.geometry) {
+    metrics["geometry_iou"] = result.geometry->iou;
+    metrics["geometry_precision"] = result.geometry->precision;
+    metrics["geometry_recall"] = result.geometry->recall;
+  }
   if (result.family) {
     std::vector<std::string> names;
     for (int64_t m = 0; m < concept_->member_count(); ++m)

@@ -83,6 +83,13 @@ ViewScores score_views(const at::Tensor& prediction, const at::Tensor& target) {
 
 std::optional<double> geometry_iou(const Representation& representation, const Concept& concept_,
                                    int64_t resolution) {
+  const auto scores = geometry_scores(representation, concept_, resolution);
+  if (!scores) return std::nullopt;
+  return scores->iou;
+}
+
+std::optional<GeometryScores> geometry_scores(const Representation& representation,
+                                              const Concept& concept_, int64_t resolution) {
   SDS_CHECK(resolution >= 4 && resolution <= 512,
             "geometry_iou: expected a resolution in [4, 512], got {}", resolution);
   at::NoGradGuard no_grad;
@@ -99,7 +106,13 @@ std::optional<double> geometry_iou(const Representation& representation, const C
   solid = solid.to(at::kCPU);
   const double both = (solid & object).sum().item<double>();
   const double either = (solid | object).sum().item<double>();
-  return either > 0 ? both / either : 1.0;
+  const double solid_cells = solid.sum().item<double>();
+  const double object_cells = object.sum().item<double>();
+  GeometryScores g;
+  g.iou = either > 0 ? both / either : 1.0;
+  g.precision = solid_cells > 0 ? both / solid_cells : 1.0;
+  g.recall = object_cells > 0 ? both / object_cells : 1.0;
+  return g;
 }
 
 }  // namespace sds

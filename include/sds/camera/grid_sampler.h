@@ -18,6 +18,8 @@ struct GridSamplerOptions {
   int64_t height = 64;
   int64_t width = 64;
   int64_t batch_size = 4;
+  /// Smaller images (or other batch sizes) for the first steps; see ResolutionStage.
+  std::vector<ResolutionStage> earlier_stages;
 };
 
 /// Draws each step's cameras from the grid of `elevations_deg` x azimuths every
@@ -40,7 +42,9 @@ class GridSampler : public CameraSampler {
 
  private:
   GridSamplerOptions options_;
-  std::vector<Camera> views_;  ///< grid_views(): elevation-major, the exact prior's own grid
+  /// grid_views() at each stage's image size (the final size last): elevation-major, the exact
+  /// prior's own grid
+  std::vector<std::vector<Camera>> views_;
   int64_t azimuths_;           ///< grid azimuths per elevation
 };
 

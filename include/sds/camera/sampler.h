@@ -6,6 +6,7 @@
 
 #include <array>
 #include <memory>
+#include <vector>
 
 #include "sds/camera/camera.h"
 #include "sds/core/json.h"
@@ -20,7 +21,7 @@ class CameraSampler {
   virtual ~CameraSampler() = default;
   /// The cameras for `step`, drawn with `generator` only (so a seed fixes them).
   virtual CameraBatch sample(int64_t step, at::Generator& generator) const = 0;
-  /// Image size of the sampled cameras.
+  /// Image size of the sampled cameras (with a progressive resolution, the final one).
   virtual int64_t height() const = 0;
   virtual int64_t width() const = 0;
 };
@@ -32,6 +33,30 @@ struct SamplerLimits {
   static constexpr int64_t max_batch_size = 1024;
   static constexpr int64_t max_pixels_per_step = int64_t{1} << 26;  ///< views x height x width
 };
+
+/// An earlier stage of a progressive resolution (threestudio's `resolution_milestones`): the
+/// steps before `until_step` draw `batch_size` views of `height` x `width`; the sampler's own
+/// height, width and batch size apply from the last stage's `until_step` on, and are the size
+/// of its evaluation views.
+struct ResolutionStage {
+  int64_t until_step = 0;
+  int64_t height = 64;
+  int64_t width = 64;
+  int64_t batch_size = 4;
+};
+
+/// threestudio's JSON form of a progressive resolution: "resolution_milestones": [m1, ...], and
+/// "height", "width", "batch_size" each a number or a list of one value per stage (milestones
+/// + 1). Sets the final size into `height`, `width`, `batch_size` and returns the earlier
+/// stages; without milestones, reads the three numbers and returns no stages.
+std::vector<ResolutionStage> read_resolution_stages(ConfigReader& config, int64_t& height,
+                                                    int64_t& width, int64_t& batch_size);
+
+/// sds::Error unless each stage is within SamplerLimits and the `until_step`s increase from 1.
+void check_resolution_stages(const std::vector<ResolutionStage>& stages);
+
+/// The stage `step` falls in: an index into `stages`, or stages.size() for the final size.
+size_t resolution_stage_of(const std::vector<ResolutionStage>& stages, int64_t step);
 
 /// Options of the orbit sampler (threestudio's random-camera data module, simplified).
 struct OrbitSamplerOptions {
@@ -49,6 +74,8 @@ struct OrbitSamplerOptions {
   /// their azimuths are (u + j) / N of the range apart (90 degrees for N = 4 over 360). The
   /// batch size must be a multiple of it.
   int64_t views_per_group = 1;
+  /// Smaller images (or other batch sizes) for the first steps; see ResolutionStage.
+  std::vector<ResolutionStage> earlier_stages;
 };
 
 /// Cameras on a sphere around the origin with elevation, azimuth, radius and fov drawn uniformly

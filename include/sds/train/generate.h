@@ -42,6 +42,7 @@ struct GenerateResult {
   /// family, the nearest variant's);
   /// empty for representations without Representation::inside().
   std::optional<double> geometry_iou;
+  std::optional<GeometryScores> geometry;  ///< the IoU with precision and recall
   at::Tensor held_out_rgb;  ///< the final renders of those views `[24, 3, H, W]`
   /// (step, mean PSNR over the config's eval.views held-out views) every eval.every steps.
   std::vector<std::pair<int64_t, double>> progress;

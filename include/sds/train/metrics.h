@@ -61,4 +61,17 @@ int64_t variant_coverage(const std::vector<int64_t>& nearest, const std::vector<
 std::optional<double> geometry_iou(const Representation& representation, const Concept& concept_,
                                    int64_t resolution = 64);
 
+/// The solid against the exact object on geometry_iou's grid. Precision below recall means a
+/// solid too large (fattened parts, floaters, an unfilled cavity filled); recall below
+/// precision, parts missing.
+struct GeometryScores {
+  double iou = 0.0;
+  double precision = 0.0;  ///< |solid and object| / |solid|: how much of the solid is object
+  double recall = 0.0;     ///< |solid and object| / |object|: how much of the object is solid
+};
+
+/// geometry_iou's comparison with precision and recall beside the IoU (an empty set scores 1).
+std::optional<GeometryScores> geometry_scores(const Representation& representation,
+                                              const Concept& concept_, int64_t resolution = 64);
+
 }  // namespace sds

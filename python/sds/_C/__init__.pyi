@@ -186,12 +186,12 @@ class CameraSampler:
     @property
     def height(self) -> int:
         """
-        Image size of the sampled cameras.
+        Image size of the sampled cameras (with a progressive resolution, the final one).
         """
     @property
     def width(self) -> int:
         """
-        Image size of the sampled cameras.
+        Image size of the sampled cameras (with a progressive resolution, the final one).
         """
 class OrbitSampler(CameraSampler):
     """
