@@ -735,8 +735,10 @@ TEST_CASE("nerf.json trained briefly on the exact prior fits the held-out views"
       sds::read_json_file(std::filesystem::path(SDS_SOURCE_DIR) / "examples/configs/nerf.json");
   // A short version of the shipped config (the full one is measured in docs/results.md).
   config["steps"] = 150;
-  config["camera_sampler"]["height"] = 32;
-  config["camera_sampler"]["width"] = 32;
+  // The shipped resolution milestone at a quarter of the pixels: 32 x 32 then 64 x 64.
+  config["camera_sampler"]["height"] = sds::Json::array({32, 64});
+  config["camera_sampler"]["width"] = sds::Json::array({32, 64});
+  config["camera_sampler"]["resolution_milestones"] = sds::Json::array({100});
   config["trainer"]["checkpoint_every"] = 0;
   config["eval"]["turntable_frames"] = 4;
   auto dir = sds::test::fresh_temp_dir("nerf_e2e");

@@ -246,6 +246,22 @@ void bind_train(py::module_& m) {
       py::arg("representation"), py::arg("prior"), py::arg("prompt"), py::arg("resolution") = 64,
       py::arg("member") = 0, DOC_geometry_iou);
   m.def(
+      "concept_occupancy",
+      [](const ExactPrior& prior, const std::string& prompt, const at::Tensor& points, double cell,
+         int64_t samples, int64_t member) {
+        const Concept& c = prior.scene().find(prompt);
+        SDS_CHECK(member >= 0 && member < c.member_count(),
+                  "concept_occupancy: \"{}\" has {} member(s); expected a member in [0, {}), got {}",
+                  prompt, c.member_count(), c.member_count(), member);
+        py::gil_scoped_release release;
+        return concept_occupancy(c.members()[static_cast<size_t>(member)], points, cell, samples);
+      },
+      py::arg("prior"), py::arg("prompt"), py::arg("points"), py::arg("cell") = 0.0,
+      py::arg("samples") = 2, py::arg("member") = 0,
+      ("The ground-truth occupancy of the prior's concept `prompt` (a family's `member`).\n\n" +
+       std::string(DOC_concept_occupancy))
+          .c_str());
+  m.def(
       "score_family",
       [](const at::Tensor& prediction, const std::vector<at::Tensor>& variants) {
         FamilyScores f;

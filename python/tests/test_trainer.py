@@ -120,3 +120,19 @@ def test_gaussians_render_export_and_expose_tensors(tmp_path):
     assert sum(line.startswith("f ") for line in obj) > 10
     with pytest.raises(sds.Error, match='not "glb"'):
         gs.export_file(tmp_path / "x.glb", "glb")
+
+
+def test_concept_occupancy_is_the_exact_objects_inside_test():
+    prior = sds.ExactPrior()
+    # The house's body is the box centred at (0, 0, -0.25) of size 0.9 x 1.0 x 0.7.
+    points = torch.tensor([[0.0, 0.0, -0.25], [0.0, 0.0, -0.95], [0.0, 0.7, -0.25]],
+                          dtype=torch.float64)
+    inside = sds.concept_occupancy(prior, "a house", points)
+    assert inside.tolist() == [1.0, 0.0, 0.0]
+    # A cell of side 0.1 centred on the face y = 0.5: half of its 2^3 sub-points lie inside.
+    face = torch.tensor([[0.0, 0.5, -0.25]], dtype=torch.float64)
+    assert sds.concept_occupancy(prior, "a house", face, cell=0.1).item() == pytest.approx(0.5)
+    with pytest.raises(sds.Error):
+        sds.concept_occupancy(prior, "a house", points, member=1)
+    with pytest.raises(sds.Error):
+        sds.concept_occupancy(prior, "no such concept", points)

@@ -8,7 +8,7 @@ import torch
 import typing
 from . import ops
 from . import models
-__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nerf', 'Nfsd', 'NoiseSchedule', 'OccupancyGrid', 'OrbitSampler', 'ParameterGroup', 'PersonalisablePrior', 'Prior', 'ReferenceView', 'RegulariserWeights', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'StableDiffusionPrior', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'models', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'regularisation', 'score_family', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'variant_coverage', 'view_sector']
+__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nerf', 'Nfsd', 'NoiseSchedule', 'OccupancyGrid', 'OrbitSampler', 'ParameterGroup', 'PersonalisablePrior', 'Prior', 'ReferenceView', 'RegulariserWeights', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'StableDiffusionPrior', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'concept_occupancy', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'models', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'regularisation', 'score_family', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'variant_coverage', 'view_sector']
 class Error(RuntimeError):
     pass
 class Camera:
@@ -1055,6 +1055,14 @@ def _generate(config: typing.Any, out_dir: os.PathLike | str | bytes, resume: bo
 def built_with_cuda() -> bool:
     """
     True when the library was built with its CUDA kernels.
+    """
+def concept_occupancy(prior: ExactPrior, prompt: str, points: torch.Tensor, cell: typing.SupportsFloat = 0.0, samples: typing.SupportsInt = 2, member: typing.SupportsInt = 0) -> torch.Tensor:
+    """
+    The ground-truth occupancy of the prior's concept `prompt` (a family's `member`).
+    
+    The fraction of `samples`^3 sub-points of each cell that lie inside the concept's object, for
+    cells of side `cell` centred on `points` `[N, 3]` (float64, world units): `[N]` in [0, 1].
+    With `cell` = 0 it is the exact inside test (0 or 1) at the points.
     """
 def debug_checks() -> bool:
     """
