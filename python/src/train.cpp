@@ -42,6 +42,16 @@ py::dict view_scores(const ViewScores& s) {
   return out;
 }
 
+// Member `member` of the prior's concept `prompt` (a plain concept is its own member 0).
+Concept concept_member(const ExactPrior& prior, const std::string& prompt, int64_t member,
+                       const char* what) {
+  const Concept& c = prior.scene().find(prompt);
+  SDS_CHECK(member >= 0 && member < c.member_count(),
+            "{}: \"{}\" has {} member(s); expected a member in [0, {}), got {}", what, prompt,
+            c.member_count(), c.member_count(), member);
+  return c.members()[static_cast<size_t>(member)];
+}
+
 }  // namespace
 
 void bind_train(py::module_& m) {
@@ -236,12 +246,9 @@ void bind_train(py::module_& m) {
       "geometry_iou",
       [](const Representation& r, const ExactPrior& prior, const std::string& prompt,
          int64_t resolution, int64_t member) {
-        const Concept& c = prior.scene().find(prompt);
-        SDS_CHECK(member >= 0 && member < c.member_count(),
-                  "geometry_iou: \"{}\" has {} member(s); expected a member in [0, {}), got {}",
-                  prompt, c.member_count(), c.member_count(), member);
+        const Concept c = concept_member(prior, prompt, member, "geometry_iou");
         py::gil_scoped_release release;
-        return geometry_iou(r, c.members()[static_cast<size_t>(member)], resolution);
+        return geometry_iou(r, c, resolution);
       },
       py::arg("representation"), py::arg("prior"), py::arg("prompt"), py::arg("resolution") = 64,
       py::arg("member") = 0, DOC_geometry_iou);
@@ -249,12 +256,9 @@ void bind_train(py::module_& m) {
       "concept_occupancy",
       [](const ExactPrior& prior, const std::string& prompt, const at::Tensor& points, double cell,
          int64_t samples, int64_t member) {
-        const Concept& c = prior.scene().find(prompt);
-        SDS_CHECK(member >= 0 && member < c.member_count(),
-                  "concept_occupancy: \"{}\" has {} member(s); expected a member in [0, {}), got {}",
-                  prompt, c.member_count(), c.member_count(), member);
+        const Concept c = concept_member(prior, prompt, member, "concept_occupancy");
         py::gil_scoped_release release;
-        return concept_occupancy(c.members()[static_cast<size_t>(member)], points, cell, samples);
+        return concept_occupancy(c, points, cell, samples);
       },
       py::arg("prior"), py::arg("prompt"), py::arg("points"), py::arg("cell") = 0.0,
       py::arg("samples") = 2, py::arg("member") = 0,

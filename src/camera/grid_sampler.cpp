@@ -46,9 +46,8 @@ std::unique_ptr<CameraSampler> GridSampler::from_config(ConfigReader& c, const B
 CameraBatch GridSampler::sample(int64_t step, at::Generator& generator) const {
   const size_t stage = resolution_stage_of(options_.earlier_stages, step);
   const std::vector<Camera>& views = views_[stage];
-  const int64_t b = stage < options_.earlier_stages.size()
-                        ? options_.earlier_stages[stage].batch_size
-                        : options_.batch_size;
+  const ResolutionStage final_stage{0, options_.height, options_.width, options_.batch_size};
+  const int64_t b = resolution_stage_at(options_.earlier_stages, stage, final_stage).batch_size;
   at::Tensor u = at::rand({b, 2}, generator, at::kDouble);
   auto acc = u.accessor<double, 2>();
   const auto elevations = static_cast<int64_t>(options_.elevations_deg.size());

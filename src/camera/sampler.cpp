@@ -82,6 +82,11 @@ size_t resolution_stage_of(const std::vector<ResolutionStage>& stages, int64_t s
   return s;
 }
 
+const ResolutionStage& resolution_stage_at(const std::vector<ResolutionStage>& stages,
+                                           size_t index, const ResolutionStage& final_stage) {
+  return index < stages.size() ? stages[index] : final_stage;
+}
+
 OrbitSampler::OrbitSampler(OrbitSamplerOptions options) : options_(options) {
   check_range(options_.elevation_deg, "elevation_deg", -90, 90);
   check_range(options_.azimuth_deg, "azimuth_deg", -360, 360);
@@ -91,9 +96,9 @@ OrbitSampler::OrbitSampler(OrbitSamplerOptions options) : options_(options) {
   check_resolution_stages(options_.earlier_stages);
   SDS_CHECK(options_.views_per_group >= 1, "camera_sampler: expected views_per_group >= 1, got {}",
             options_.views_per_group);
+  const ResolutionStage final_stage{0, options_.height, options_.width, options_.batch_size};
   for (size_t s = 0; s <= options_.earlier_stages.size(); ++s) {
-    const int64_t b = s < options_.earlier_stages.size() ? options_.earlier_stages[s].batch_size
-                                                         : options_.batch_size;
+    const int64_t b = resolution_stage_at(options_.earlier_stages, s, final_stage).batch_size;
     SDS_CHECK(b % options_.views_per_group == 0,
               "camera_sampler: expected views_per_group {} to divide every batch_size, got {}",
               options_.views_per_group, b);
@@ -113,11 +118,10 @@ std::unique_ptr<CameraSampler> OrbitSampler::from_config(ConfigReader& c, const 
 }
 
 CameraBatch OrbitSampler::sample(int64_t step, at::Generator& generator) const {
-  const size_t stage = resolution_stage_of(options_.earlier_stages, step);
-  const bool last = stage == options_.earlier_stages.size();
-  const int64_t b = last ? options_.batch_size : options_.earlier_stages[stage].batch_size;
-  const int64_t height = last ? options_.height : options_.earlier_stages[stage].height;
-  const int64_t width = last ? options_.width : options_.earlier_stages[stage].width;
+  const ResolutionStage final_stage{0, options_.height, options_.width, options_.batch_size};
+  const ResolutionStage& stage = resolution_stage_at(
+      options_.earlier_stages, resolution_stage_of(options_.earlier_stages, step), final_stage);
+  const int64_t b = stage.batch_size, height = stage.height, width = stage.width;
   const int64_t n = options_.views_per_group;
   const int64_t groups = b / n;
   // One draw per group; with groups of one this is one draw per camera.

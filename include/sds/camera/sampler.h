@@ -58,6 +58,11 @@ void check_resolution_stages(const std::vector<ResolutionStage>& stages);
 /// The stage `step` falls in: an index into `stages`, or stages.size() for the final size.
 size_t resolution_stage_of(const std::vector<ResolutionStage>& stages, int64_t step);
 
+/// Stage `index` in resolution_stage_of's numbering: `stages[index]`, or `final_stage` at
+/// stages.size().
+const ResolutionStage& resolution_stage_at(const std::vector<ResolutionStage>& stages,
+                                           size_t index, const ResolutionStage& final_stage);
+
 /// Options of the orbit sampler (threestudio's random-camera data module, simplified).
 struct OrbitSamplerOptions {
   std::array<double, 2> elevation_deg{0.0, 30.0};   ///< uniform in degrees
