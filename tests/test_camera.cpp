@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "helpers.h"
 #include "sds/camera/camera.h"
 #include "sds/camera/grid_sampler.h"
 #include "sds/camera/sampler.h"
@@ -165,6 +166,34 @@ TEST_CASE("resolution milestones switch image size and batch at the given steps"
   orbit["views_per_group"] = 2;
   CHECK_THROWS_WITH(sds::make<sds::CameraSampler>(orbit, "camera_sampler"),
                     Contains("views_per_group 2 to divide every batch_size, got 3"));
+}
+
+TEST_CASE("sphere views cover the sphere evenly and look at the origin", "[camera]") {
+  const std::vector<sds::Camera> views = sds::sphere_views(64, 2.5, 40, 32, 48);
+  REQUIRE(views.size() == 64);
+  std::vector<at::Tensor> dirs;
+  for (const sds::Camera& c : views) {
+    CHECK(c.radius() == Approx(2.5));
+    CHECK(c.height == 32);
+    CHECK(c.width == 48);
+    CHECK(std::abs(c.elevation_deg()) < 90.0);
+    dirs.push_back(c.direction());
+    // The optical axis (-Z of the camera) points at the origin.
+    const at::Tensor look = -c.c2w().slice(0, 0, 3).select(1, 2);
+    CHECK(sds::test::max_abs_diff(look, -c.direction()) < 1e-9);
+  }
+  const at::Tensor d = at::stack(dirs);  // [64, 3]
+  // Evenly spread: the mean direction is near zero, no two views coincide, and every direction
+  // on the sphere has a view within 20 degrees (a regular 64-point cover needs about 15).
+  CHECK(d.mean(0).norm().item<double>() < 0.02);
+  const at::Tensor cos = at::matmul(d, d.t()) - 2 * at::eye(64, at::kDouble);
+  CHECK(cos.max().item<double>() < std::cos(10.0 * 3.14159265358979 / 180));
+  at::manual_seed(5);
+  at::Tensor probe = at::randn({5000, 3}, at::kDouble);
+  probe = probe / probe.norm(2, 1, true);
+  const double worst = at::matmul(probe, d.t()).amax(1).min().item<double>();
+  CHECK(worst > std::cos(20.0 * 3.14159265358979 / 180));
+  CHECK_THROWS_AS(sds::sphere_views(0, 3.0, 40, 8, 8), sds::Error);
 }
 
 TEST_CASE("held-out views are 24 and none lies on the 10 degree component grid", "[camera]") {

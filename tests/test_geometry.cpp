@@ -21,9 +21,13 @@
 #include "sds/core/error.h"
 #include "sds/core/io.h"
 #include "sds/core/rng.h"
+#include "sds/camera/camera.h"
+#include "sds/camera/sampler.h"
+#include "sds/geometry/cavities.h"
 #include "sds/geometry/marching_cubes.h"
 #include "sds/geometry/mesh.h"
 #include "sds/geometry/splat_field.h"
+#include "sds/geometry/visual_hull.h"
 
 using Catch::Matchers::Contains;
 
@@ -687,6 +691,111 @@ TEST_CASE("splat fields reject bad input", "[geometry][splat][errors]") {
   nan_points[1][1] = std::nan("");
   REQUIRE_THROWS_AS(sds::splat_field(nan_points, s.means, s.covariances, s.weights, s.colors),
                     sds::Error);
+}
+
+namespace {
+
+// Cells [n, n, n] whose three indices all lie in [lo, hi].
+at::Tensor index_box(int64_t n, int64_t lo, int64_t hi) {
+  const at::Tensor i = at::arange(n);
+  auto g = at::meshgrid({i, i, i}, "ij");
+  at::Tensor in = at::ones({n, n, n}, at::kBool);
+  for (const auto& a : g) in = in & (a >= lo) & (a <= hi);
+  return in;
+}
+
+}  // namespace
+
+TEST_CASE("fill_enclosed_cavities fills closed shells and nothing that reaches the boundary",
+          "[geometry][cavities]") {
+  const int64_t n = 12;
+  const at::Tensor block = index_box(n, 2, 9);
+  const at::Tensor shell = block & ~index_box(n, 3, 8);
+  // A closed shell is filled exactly to its outer surface.
+  CHECK(at::equal(sds::fill_enclosed_cavities(shell), block));
+  // One missing wall cell opens the cavity: nothing is filled.
+  at::Tensor holed = shell.clone();
+  holed[2][5][5] = false;
+  CHECK(at::equal(sds::fill_enclosed_cavities(holed), holed));
+  // A shell inside the cavity of another: both cavities are filled.
+  const at::Tensor nested = shell | (index_box(n, 4, 7) & ~index_box(n, 5, 6));
+  CHECK(at::equal(sds::fill_enclosed_cavities(nested), block));
+  // Face neighbours only: a cell whose six face neighbours are solid is enclosed even when an
+  // empty tunnel to the boundary passes its edge-diagonal neighbour.
+  at::Tensor tunnel = index_box(n, 3, 7);
+  tunnel[5][5][5] = false;
+  for (int64_t x = 0; x <= 4; ++x) tunnel[x][4][5] = false;
+  at::Tensor expected = tunnel.clone();
+  expected[5][5][5] = true;
+  CHECK(at::equal(sds::fill_enclosed_cavities(tunnel), expected));
+  // Empty and full lattices stay as they are; so does a solid touching the boundary.
+  const at::Tensor empty = at::zeros({n, n, n}, at::kBool);
+  CHECK(at::equal(sds::fill_enclosed_cavities(empty), empty));
+  CHECK(at::equal(sds::fill_enclosed_cavities(~empty), ~empty));
+  at::Tensor slab = empty.clone();
+  slab.select(2, 0).fill_(true);
+  CHECK(at::equal(sds::fill_enclosed_cavities(slab), slab));
+  // A non-cubic lattice: a one-cell hole in the middle of a 5 x 3 x 3 bar is enclosed.
+  at::Tensor bar = at::zeros({7, 5, 5}, at::kBool);
+  bar.slice(0, 1, 6).slice(1, 1, 4).slice(2, 1, 4).fill_(true);
+  at::Tensor hollow = bar.clone();
+  hollow[3][2][2] = false;
+  CHECK(at::equal(sds::fill_enclosed_cavities(hollow), bar));
+
+  CHECK_THROWS_AS(sds::fill_enclosed_cavities(shell.to(at::kFloat)), sds::Error);
+  CHECK_THROWS_AS(sds::fill_enclosed_cavities(shell[0]), sds::Error);
+  CHECK_THROWS_AS(sds::fill_enclosed_cavities(at::zeros({0, 3, 3}, at::kBool)), sds::Error);
+}
+
+TEST_CASE("the visual hull keeps exactly the points that every seeing view has in silhouette",
+          "[geometry][visual_hull]") {
+  // One view, one pixel off the silhouette: the points along that pixel's ray are carved at
+  // every depth; points along the neighbouring rays are kept; a point behind the camera or
+  // outside the image is not seen, so with no other view it is outside.
+  const sds::CameraBatch one({sds::Camera::orbit(20, 30, 3.0, 40, 16, 16)});
+  at::Tensor masks = at::ones({1, 16, 16}, at::kBool);
+  masks[0][5][9] = false;
+  const sds::Rays rays = one.rays(1, at::kDouble);
+  const at::Tensor o = rays.origins[0][5][9], d = rays.directions[0][5][9];
+  const at::Tensor dn = rays.directions[0][5][10];
+  std::vector<at::Tensor> points;
+  for (double t : {1.0, 2.5, 3.0, 4.5}) points.push_back(o + t * d);   // carved
+  for (double t : {1.0, 3.0, 4.5}) points.push_back(o + t * dn);       // kept
+  points.push_back(o - 1.0 * d);                                       // behind the camera
+  const at::Tensor inside =
+      sds::inside_visual_hull(at::stack(points), masks, one.viewmats(), one.Ks());
+  const std::vector<bool> expected{false, false, false, false, true, true, true, false};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    INFO("point " << i);
+    CHECK(inside[static_cast<int64_t>(i)].item<bool>() == expected[i]);
+  }
+
+  // A sphere of radius 0.5 seen from 64 views around it: each silhouette is the pixels whose
+  // ray passes within 0.5 of the centre. Its hull holds the sphere (up to the nearest-pixel
+  // rounding, under one pixel, 0.034 here) and hugs it: the cones of views about 90 degrees
+  // apart leave less than 0.1 outside it.
+  const sds::CameraBatch views(sds::sphere_views(64, 3.0, 40, 64, 64));
+  const sds::Rays r = views.rays(1, at::kDouble);
+  const at::Tensor miss = at::linalg_cross(r.origins, r.directions, -1).norm(2, -1);
+  const at::Tensor sphere = miss <= 0.5;
+  at::manual_seed(3);
+  at::Tensor dirs = at::randn({4000, 3}, at::kDouble);
+  dirs = dirs / dirs.norm(2, 1, true);
+  const at::Tensor radius = at::rand({4000, 1}, at::kDouble) * 1.2;
+  const at::Tensor p = dirs * radius;
+  const at::Tensor hull = sds::inside_visual_hull(p, sphere, views.viewmats(), views.Ks());
+  const at::Tensor rr = radius.squeeze(1);
+  CHECK(hull.masked_select(rr < 0.46).all().item<bool>());
+  CHECK_FALSE(hull.masked_select(rr > 0.6).any().item<bool>());
+  CHECK((rr < 0.46).sum().item<int64_t>() > 100);
+
+  CHECK_THROWS_AS(sds::inside_visual_hull(p, sphere.to(at::kFloat), views.viewmats(), views.Ks()),
+                  sds::Error);
+  CHECK_THROWS_AS(sds::inside_visual_hull(p.slice(1, 0, 2), sphere, views.viewmats(), views.Ks()),
+                  sds::Error);
+  CHECK_THROWS_AS(sds::inside_visual_hull(p, sphere, views.viewmats().slice(0, 0, 3), views.Ks()),
+                  sds::Error);
+  CHECK_THROWS_AS(sds::inside_visual_hull(p, sphere, views.viewmats(), views.Ks()[0]), sds::Error);
 }
 
 TEST_CASE("geometry timings and accuracy figures", "[.][geometry][report]") {

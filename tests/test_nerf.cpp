@@ -728,6 +728,90 @@ TEST_CASE("nerf rejects bad configs with sds::Error", "[repr][nerf]") {
   CHECK_THROWS_AS(build(R"({"occupancy_grid": {"resolution": 1000}})"), sds::Error);
   CHECK_THROWS_AS(build(R"({"normal_type": "none"})"), sds::Error);  // shading needs normals
   CHECK_THROWS_AS(build(R"({"radius": -1})"), sds::Error);
+  CHECK_THROWS_AS(build(R"({"isosurface_threshold": "mean"})"), sds::Error);
+  CHECK_THROWS_AS(build(R"({"isosurface_threshold": -1})"), sds::Error);
+  CHECK_THROWS_AS(build(R"({"isosurface_threshold": "occupancy", "alpha_threshold": 0})"),
+                  sds::Error);
+  CHECK_THROWS_AS(build(R"({"silhouette_views": -1})"), sds::Error);
+  CHECK_THROWS_AS(build(R"({"silhouette_views": 64, "silhouette_resolution": 4})"), sds::Error);
+  CHECK_THROWS_AS(build(R"({"fill_cavities": "yes"})"), sds::Error);
+  CHECK_THROWS_AS(build(R"({"mesh_resolution": 4})"), sds::Error);
+}
+
+TEST_CASE("nerf silhouettes equal the opacity of an unpruned render at every threshold",
+          "[repr][nerf]") {
+  sds::NerfOptions o = small_nerf();
+  o.early_stop_eps = 0;  // the render then sums every marched sample, as silhouettes() does
+  o.alpha_threshold = 0;
+  sds::Nerf nerf(o, 0);
+  const sds::CameraBatch cams = two_views(32);
+  const at::Tensor alpha = nerf.render(cams, sds::RenderOptions{}).alpha.squeeze(1);
+  for (double q : {0.05, 0.5, 0.95}) {
+    INFO("min_opacity " << q);
+    const at::Tensor masks = nerf.silhouettes(cams, q);
+    REQUIRE(masks.sizes() == at::IntArrayRef({2, 32, 32}));
+    REQUIRE(masks.scalar_type() == at::kBool);
+    // Rays whose opacity is within float rounding of q may fall either way.
+    const at::Tensor clear = (alpha - q).abs() > 1e-4;
+    CHECK(at::equal(masks.masked_select(clear), (alpha >= q).masked_select(clear)));
+    CHECK(masks.any().item<bool>());
+    CHECK_FALSE(masks.all().item<bool>());
+  }
+  CHECK_THROWS_AS(nerf.silhouettes(cams, 0.0), sds::Error);
+  CHECK_THROWS_AS(nerf.silhouettes(cams, 1.0), sds::Error);
+}
+
+TEST_CASE("nerf solid: the occupancy level, the silhouettes' hull, and the mesh agree",
+          "[repr][nerf]") {
+  // At initialisation sigma is Magic3D's blob softplus(10 (1 - |x| / 0.5)) (the MLP adds about
+  // 1e-4 to the raw density), so the level set sigma >= L is the ball of radius
+  // 0.5 (1 - log(e^L - 1) / 10).
+  auto level_radius = [](double level) { return 0.5 * (1 - std::log(std::expm1(level)) / 10); };
+  at::manual_seed(7);
+  at::Tensor dirs = at::randn({3000, 3}, kF64);
+  dirs = dirs / dirs.norm(2, 1, true);
+  const at::Tensor radius = at::rand({3000}, kF64) * 0.95;
+  const at::Tensor points = dirs * radius.unsqueeze(1);
+  auto agree_with_ball = [&](const at::Tensor& inside, double r) {
+    const at::Tensor clear = (radius - r).abs() > 0.01;
+    return at::equal(inside.masked_select(clear), (radius <= r).masked_select(clear));
+  };
+
+  // "occupancy": the density at which one step's opacity reaches alpha_threshold.
+  sds::NerfOptions o = small_nerf();
+  o.isosurface_occupancy = true;
+  sds::Nerf occupancy(o, 0);
+  const double level = -std::log(1 - o.alpha_threshold) / occupancy.step_size();
+  CHECK(occupancy.isosurface_level() == Approx(level).epsilon(1e-12));
+  CHECK(agree_with_ball(occupancy.inside(points), level_radius(level)));
+  // No cavity in a ball: filling changes nothing.
+  o.fill_cavities = true;
+  o.mesh_resolution = 48;
+  CHECK(at::equal(sds::Nerf(o, 0).inside(points), occupancy.inside(points)));
+
+  // A low level reaches far into the blob's thin tail (radius 0.73), where rays stay nearly
+  // transparent: the silhouettes' hull trims the solid to where the renders are opaque. A ray
+  // through the blob reaches opacity 1/2 at 0.44 from the centre (a quadrature of sigma along
+  // it: 0.504 at 0.44, 0.463 at 0.45), so the hull is that ball, widened by under a pixel
+  // (0.023 at 96 pixels) and by the cones between the 32 views.
+  sds::NerfOptions low = small_nerf();
+  low.isosurface_threshold = 0.01;
+  low.mesh_resolution = 48;
+  const double wide = level_radius(0.01);
+  REQUIRE(wide > 0.72);
+  CHECK(agree_with_ball(sds::Nerf(low, 0).inside(points), wide));
+  const double wide_mesh = sds::Nerf(low, 0).extract_mesh().vertices.norm(2, 1).max().item<double>();
+  CHECK(wide_mesh == Approx(wide).margin(0.03));
+  low.silhouette_views = 32;
+  low.silhouette_resolution = 96;
+  sds::Nerf trimmed(low, 0);
+  const at::Tensor inside = trimmed.inside(points);
+  CHECK(inside.masked_select(radius < 0.41).all().item<bool>());
+  CHECK_FALSE(inside.masked_select(radius > 0.53).any().item<bool>());
+  // The mesh bounds the same solid.
+  const at::Tensor r_mesh = trimmed.extract_mesh().vertices.norm(2, 1);
+  CHECK(r_mesh.max().item<double>() < 0.53);
+  CHECK(r_mesh.min().item<double>() > 0.39);
 }
 
 TEST_CASE("nerf.json trained briefly on the exact prior fits the held-out views", "[nerf][e2e]") {
@@ -741,6 +825,8 @@ TEST_CASE("nerf.json trained briefly on the exact prior fits the held-out views"
   config["camera_sampler"]["resolution_milestones"] = sds::Json::array({100});
   config["trainer"]["checkpoint_every"] = 0;
   config["eval"]["turntable_frames"] = 4;
+  // The solid's silhouettes at the same quarter of the pixels.
+  config["representation"]["silhouette_resolution"] = 64;
   auto dir = sds::test::fresh_temp_dir("nerf_e2e");
   sds::GenerateOptions go;
   go.exports = {"obj"};

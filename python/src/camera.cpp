@@ -134,6 +134,9 @@ void bind_camera(py::module_& m) {
   m.def("grid_views", &grid_views, py::arg("elevations_deg"), py::arg("azimuth_step_deg"),
         py::arg("radius") = 3.0, py::arg("fovy_deg") = 40.0, py::arg("height") = 64,
         py::arg("width") = 64, DOC_grid_views);
+  m.def("sphere_views", &sphere_views, py::arg("count"), py::arg("radius") = 3.0,
+        py::arg("fovy_deg") = 40.0, py::arg("height") = 64, py::arg("width") = 64,
+        DOC_sphere_views);
   m.def("turntable_views", &turntable_views, py::arg("frames"), py::arg("elevation_deg") = 15.0,
         py::arg("radius") = 3.0, py::arg("fovy_deg") = 40.0, py::arg("height") = 64,
         py::arg("width") = 64, DOC_turntable_views);

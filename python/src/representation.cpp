@@ -175,6 +175,8 @@ void bind_representation(py::module_& m) {
            DOC_Nerf_extract_mesh)
       .def("isosurface_level", &Nerf::isosurface_level, py::call_guard<py::gil_scoped_release>(),
            DOC_Nerf_isosurface_level)
+      .def("silhouettes", &Nerf::silhouettes, py::arg("cameras"), py::arg("min_opacity") = 0.5,
+           py::call_guard<py::gil_scoped_release>(), DOC_Nerf_silhouettes)
       .def_property_readonly("step_size", &Nerf::step_size, DOC_Nerf_step_size)
       .def_property_readonly(
           "grid_layout", [](const Nerf& n) { return n.grid_layout(); }, "The hash grid's layout.")

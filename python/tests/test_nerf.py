@@ -128,3 +128,22 @@ def test_nerf_renders_and_trains_from_python():
         sds.Nerf({"density_activation": "relu"})
     with pytest.raises(sds.Error):
         sds.RegulariserWeights(sparsity=-1.0)
+
+
+def test_nerf_silhouettes_and_trimmed_solid_from_python():
+    nerf = sds.Nerf({"grid": {"n_levels": 4, "log2_hashmap_size": 12, "per_level_scale": 2.0},
+                     "samples_per_ray": 64, "occupancy_grid": {"resolution": 16},
+                     "early_stop_eps": 0.0, "alpha_threshold": 0.0,
+                     "isosurface_threshold": 0.01, "silhouette_views": 16,
+                     "silhouette_resolution": 48, "mesh_resolution": 32}, seed=0)
+    views = sds.sphere_views(16, height=48, width=48)
+    assert len(views) == 16
+    cams = sds.CameraBatch(views[:2])
+    alpha = nerf.render(cams).alpha[:, 0]  # first: it updates the occupancy grid both march
+    masks = nerf.silhouettes(cams)
+    clear = (alpha - 0.5).abs() > 1e-4
+    assert masks.dtype == torch.bool and masks.shape == (2, 48, 48)
+    assert torch.equal(masks[clear], (alpha >= 0.5)[clear])
+    # The blob's tail (sigma >= 0.01 reaches radius 0.73) is trimmed to the opaque core.
+    far = torch.tensor([[0.65, 0.0, 0.0], [0.0, 0.0, 0.3]], dtype=torch.float64)
+    assert nerf.inside(far).tolist() == [False, True]

@@ -1,5 +1,8 @@
 #include "sds/camera/sampler.h"
 
+#include <cmath>
+#include <numbers>
+
 #include "sampler_limits.h"
 #include "sds/camera/grid_sampler.h"
 #include "sds/core/error.h"
@@ -175,6 +178,21 @@ std::vector<Camera> turntable_views(int64_t frames, double elevation_deg, double
     out.push_back(Camera::orbit(elevation_deg,
                                 360.0 * static_cast<double>(k) / static_cast<double>(frames),
                                 radius, fovy_deg, height, width));
+  }
+  return out;
+}
+
+std::vector<Camera> sphere_views(int64_t count, double radius, double fovy_deg, int64_t height,
+                                 int64_t width) {
+  SDS_CHECK(count >= 1, "sphere_views: expected >= 1 views, got {}", count);
+  constexpr double pi = std::numbers::pi;
+  const double golden = pi * (3.0 - std::sqrt(5.0));
+  std::vector<Camera> out;
+  for (int64_t i = 0; i < count; ++i) {
+    const double z = 1.0 - (2.0 * static_cast<double>(i) + 1.0) / static_cast<double>(count);
+    const double elevation = std::asin(z) * 180.0 / pi;
+    const double azimuth = std::remainder(golden * static_cast<double>(i), 2 * pi) * 180.0 / pi;
+    out.push_back(Camera::orbit(elevation, azimuth, radius, fovy_deg, height, width));
   }
   return out;
 }

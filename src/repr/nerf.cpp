@@ -3,13 +3,17 @@
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "sds/core/checks.h"
 #include "sds/core/device.h"
 #include "sds/core/error.h"
 #include "sds/core/rng.h"
+#include "sds/camera/sampler.h"
+#include "sds/geometry/cavities.h"
 #include "sds/geometry/marching_cubes.h"
+#include "sds/geometry/visual_hull.h"
 #include "sds/ops/composite_rays.h"
 #include "sds/repr/voxel_grid.h"
 
@@ -19,6 +23,14 @@ namespace {
 constexpr uint64_t kOccupancyStream = 0x6f636367;  // "occg": the occupancy updates' draws
 // Points per query outside training (inside(), lattices): bounds the activations held at once.
 constexpr int64_t kQueryChunk = int64_t{1} << 16;
+// Rays per chunk of silhouettes() (bounds the samples marched at once), and samples per ray in
+// each of its rounds.
+constexpr int64_t kSilhouetteRayChunk = int64_t{1} << 14;
+constexpr int64_t kSilhouetteRound = 8;
+// The silhouette views sit at this many box radii from the centre, with this field of view: the
+// ball of the box's radius fills the view from every direction (sin 20 deg * 3 > 1).
+constexpr double kSilhouetteDistance = 3.0;
+constexpr double kSilhouetteFovyDeg = 40.0;
 
 // A bias-free MLP as torch.nn.Linear initialises it: widths[0] -> ... -> widths.back().
 std::vector<at::Tensor> make_mlp(const std::vector<int64_t>& widths, at::Generator& generator) {
@@ -137,6 +149,15 @@ Nerf::Nerf(NerfOptions o, uint64_t seed)
             c.isosurface_threshold);
   SDS_CHECK(c.mesh_resolution >= 8 && c.mesh_resolution <= 512,
             "nerf.mesh_resolution: expected 8..512, got {}", c.mesh_resolution);
+  SDS_CHECK(!(c.isosurface_auto && c.isosurface_occupancy),
+            "nerf.isosurface_threshold: \"auto\" and \"occupancy\" exclude each other");
+  SDS_CHECK(!c.isosurface_occupancy || c.alpha_threshold > 0,
+            "nerf.isosurface_threshold: \"occupancy\" needs alpha_threshold > 0, got {}",
+            c.alpha_threshold);
+  SDS_CHECK(c.silhouette_views >= 0 && c.silhouette_views <= 1024,
+            "nerf.silhouette_views: expected 0..1024 (0: no trimming), got {}", c.silhouette_views);
+  SDS_CHECK(c.silhouette_resolution >= 8 && c.silhouette_resolution <= 1024,
+            "nerf.silhouette_resolution: expected 8..1024, got {}", c.silhouette_resolution);
   SDS_CHECK(c.normal_type != "none" || (c.albedo_prob == 1.0 && c.eval_shading == "albedo"),
             "nerf: normal_type \"none\" renders albedo only: set albedo_prob 1 and eval_shading "
             "\"albedo\"");
@@ -205,13 +226,18 @@ std::unique_ptr<Representation> Nerf::from_config(ConfigReader& c, const BuildCo
   o.background_lr = c.get("background_lr", o.background_lr);
   if (c.has("isosurface_threshold") && c.raw("isosurface_threshold").is_string()) {
     const std::string mode = c.get<std::string>("isosurface_threshold", "");
-    SDS_CHECK(mode == "auto", "{}.isosurface_threshold: expected a number or \"auto\", got \"{}\"",
+    SDS_CHECK(mode == "auto" || mode == "occupancy",
+              "{}.isosurface_threshold: expected a number, \"auto\" or \"occupancy\", got \"{}\"",
               c.where(), mode);
-    o.isosurface_auto = true;
+    o.isosurface_auto = mode == "auto";
+    o.isosurface_occupancy = mode == "occupancy";
   } else {
     o.isosurface_threshold = c.get("isosurface_threshold", o.isosurface_threshold);
   }
   o.mesh_resolution = c.get("mesh_resolution", o.mesh_resolution);
+  o.fill_cavities = c.get("fill_cavities", o.fill_cavities);
+  o.silhouette_views = c.get("silhouette_views", o.silhouette_views);
+  o.silhouette_resolution = c.get("silhouette_resolution", o.silhouette_resolution);
   auto nerf = std::make_unique<Nerf>(o, context.seed);
   nerf->to(context.device);
   return nerf;
@@ -459,21 +485,30 @@ void Nerf::after_step(int64_t step, OptimizerState&) {
   if (options_.grid_prune && occupancy_.updates_at(step + 1)) update_occupancy(step + 1);
 }
 
-at::Tensor Nerf::density_lattice(int64_t n) const {
-  at::NoGradGuard no_grad;
+at::Tensor Nerf::lattice_points(int64_t n) const {
   const double r = options_.radius;
   const at::Tensor coord =
       at::linspace(-r, r, n, at::TensorOptions(at::kFloat).device(grid_.device()));
   auto xyz = at::meshgrid({coord, coord, coord}, "ij");
-  const at::Tensor points = at::stack({xyz[0], xyz[1], xyz[2]}, -1).view({-1, 3});
+  return at::stack({xyz[0], xyz[1], xyz[2]}, -1).view({-1, 3});
+}
+
+at::Tensor Nerf::density_no_grad(const at::Tensor& points) const {
+  at::NoGradGuard no_grad;
   std::vector<at::Tensor> parts;
   for (int64_t i = 0; i < points.size(0); i += kQueryChunk) {
     parts.push_back(density(points.slice(0, i, i + kQueryChunk)));
   }
-  return at::cat(parts).view({n, n, n}).cpu();
+  if (parts.empty()) return at::zeros({0}, points.options());
+  return at::cat(parts);
+}
+
+at::Tensor Nerf::density_lattice(int64_t n) const {
+  return density_no_grad(lattice_points(n)).view({n, n, n}).cpu();
 }
 
 double Nerf::isosurface_level() const {
+  if (options_.isosurface_occupancy) return -std::log1p(-options_.alpha_threshold) / step_size();
   if (!options_.isosurface_auto) return options_.isosurface_threshold;
   const at::Tensor sigma = density_lattice(64);
   const at::Tensor some = sigma.masked_select(sigma > 1e-5);
@@ -481,27 +516,114 @@ double Nerf::isosurface_level() const {
   return some.mean().item<double>();
 }
 
+at::Tensor Nerf::silhouettes(const CameraBatch& cameras, double min_opacity) const {
+  SDS_CHECK(min_opacity > 0 && min_opacity < 1,
+            "nerf silhouettes: expected min_opacity in (0, 1), got {}", min_opacity);
+  at::NoGradGuard no_grad;
+  const int64_t b = cameras.size(), h = cameras.height(), w = cameras.width();
+  const at::Device device = grid_.device();
+  const Rays rays = cameras.rays(1, at::kFloat, device);
+  const at::Tensor o = rays.origins.view({-1, 3}), d = rays.directions.view({-1, 3});
+  const double step = step_size(), target = -std::log1p(-min_opacity);
+  std::vector<at::Tensor> parts;
+  for (int64_t start = 0; start < o.size(0); start += kSilhouetteRayChunk) {
+    const at::Tensor oc = o.slice(0, start, start + kSilhouetteRayChunk);
+    const at::Tensor dc = d.slice(0, start, start + kSilhouetteRayChunk);
+    ops::MarchedSamples m;
+    if (options_.grid_prune && occupancy_.updated()) {
+      m = occupancy_.march(oc, dc, step);
+    } else {
+      auto [near, far] = ray_cube_intersection(oc, dc, options_.radius);
+      m = ops::march_rays(oc, dc, near, far,
+                          at::ones({1, 1, 1}, at::TensorOptions(at::kBool).device(device)),
+                          options_.radius, step, {});
+    }
+    // Rounds of the next few samples of every ray not yet opaque enough: a ray stops soon
+    // after its surface instead of marching through the whole object.
+    at::Tensor optical = at::zeros({oc.size(0)}, oc.options());
+    at::Tensor ray = at::arange(oc.size(0), m.ray_offsets.options());
+    at::Tensor next = m.ray_offsets.slice(0, 0, -1), end = m.ray_offsets.slice(0, 1);
+    const at::Tensor lane = at::arange(kSilhouetteRound, m.ray_offsets.options());
+    while (true) {
+      const at::Tensor active = (next < end).nonzero().view({-1});
+      if (active.size(0) == 0) break;  // one read per round of a whole chunk, not per step
+      ray = ray.index_select(0, active);
+      next = next.index_select(0, active);
+      end = end.index_select(0, active);
+      const at::Tensor index = next.unsqueeze(1) + lane;  // [A, round]
+      const at::Tensor valid = (index < end.unsqueeze(1)).view({-1});
+      const at::Tensor sample = index.view({-1}).masked_select(valid);
+      const at::Tensor owner = ray.unsqueeze(1).expand_as(index).reshape({-1}).masked_select(valid);
+      const at::Tensor t0 = m.t_starts.index_select(0, sample);
+      const at::Tensor t1 = m.t_ends.index_select(0, sample);
+      const at::Tensor x =
+          oc.index_select(0, owner) + dc.index_select(0, owner) * (0.5 * (t0 + t1)).unsqueeze(1);
+      optical.index_add_(0, owner, density_no_grad(x) * (t1 - t0));
+      next = at::where(optical.index_select(0, ray) < target, next + kSilhouetteRound, end);
+    }
+    parts.push_back(optical >= target);
+  }
+  return at::cat(parts).view({b, h, w});
+}
+
+at::Tensor Nerf::inside_silhouettes(const at::Tensor& points) const {
+  const CameraBatch views(sphere_views(options_.silhouette_views,
+                                       kSilhouetteDistance * options_.radius, kSilhouetteFovyDeg,
+                                       options_.silhouette_resolution,
+                                       options_.silhouette_resolution));
+  return inside_visual_hull(points, silhouettes(views, 0.5), views.viewmats(), views.Ks());
+}
+
+at::Tensor Nerf::enclosed_cavities(const at::Tensor& solid) const {
+  return fill_enclosed_cavities(solid) & ~solid;
+}
+
 at::Tensor Nerf::inside(const at::Tensor& points) const {
   at::NoGradGuard no_grad;
   check_shape(points, "nerf inside: points", {-1, 3}, "[N, 3]");
-  const double level = isosurface_level();
-  std::vector<at::Tensor> parts;
-  for (int64_t i = 0; i < points.size(0); i += kQueryChunk) {
-    const at::Tensor x = points.slice(0, i, i + kQueryChunk).to(grid_.device(), at::kFloat);
-    parts.push_back(density(x) >= level);
+  check_floating(points, "nerf inside: points");
+  if (points.size(0) == 0) {
+    return at::zeros({0}, at::TensorOptions(at::kBool).device(points.device()));
   }
-  if (parts.empty()) return at::zeros({0}, at::TensorOptions(at::kBool).device(points.device()));
-  return at::cat(parts).to(points.device());
+  const double level = isosurface_level();
+  const at::Tensor x = points.to(grid_.device(), at::kFloat);
+  at::Tensor solid = density_no_grad(x) >= level;
+  if (options_.fill_cavities) {
+    // The cavities live on the mesh lattice; a point takes its nearest lattice point's.
+    const int64_t n = options_.mesh_resolution;
+    const at::Tensor cavity = enclosed_cavities(density_lattice(n) >= level).to(grid_.device());
+    const double r = options_.radius;
+    const at::Tensor index = at::round((x + r) / (2 * r) * static_cast<double>(n - 1)).to(at::kLong);
+    const at::Tensor in_box = (index >= 0).all(1) & (index < n).all(1);
+    const at::Tensor clamped = index.clamp(0, n - 1);
+    const at::Tensor flat = (clamped.select(1, 0) * n + clamped.select(1, 1)) * n +
+                            clamped.select(1, 2);
+    solid = solid | (in_box & cavity.view(-1).index_select(0, flat));
+  }
+  if (options_.silhouette_views > 0) solid = solid & inside_silhouettes(x);
+  return solid.to(points.device());
 }
 
 Mesh Nerf::extract_mesh() const {
   at::NoGradGuard no_grad;
   const double r = options_.radius, level = isosurface_level();
-  const at::Tensor sigma = density_lattice(options_.mesh_resolution);
+  const int64_t n = options_.mesh_resolution;
+  at::Tensor sigma = density_lattice(n);
+  if (options_.fill_cavities) {
+    // Above the level by as much as the densest point, so the cavity's wall leaves no surface.
+    sigma = at::where(enclosed_cavities(sigma >= level),
+                      at::full({}, std::max(2 * level, sigma.max().item<double>()), sigma.options()),
+                      sigma);
+  }
+  if (options_.silhouette_views > 0) {
+    const at::Tensor hull = inside_silhouettes(lattice_points(n)).view({n, n, n}).cpu();
+    sigma = at::where(hull, sigma, at::zeros({}, sigma.options()));
+  }
   Mesh mesh = marching_cubes(sigma, level, {-r, -r, -r}, {r, r, r});
   SDS_CHECK(mesh.num_faces() > 0,
-            "nerf: the density never reaches the iso-surface level {} (its maximum is {})", level,
-            sigma.max().item<double>());
+            "nerf: the solid is empty: the density never reaches the iso-surface level {} (its "
+            "maximum is {}) inside the silhouettes",
+            level, sigma.max().item<double>());
   mesh.colors = query(mesh.vertices.to(at::kFloat)).second.cpu().clamp(0, 1);
   return mesh;
 }

@@ -109,6 +109,12 @@ std::vector<Camera> grid_views(const std::vector<double>& elevations_deg, double
 /// and 22.5 degrees; none lies on the component grid.
 std::vector<Camera> held_out_views(double radius, double fovy_deg, int64_t height, int64_t width);
 
+/// `count` views spread evenly over the sphere around the origin (a Fibonacci lattice: the
+/// i-th at height 1 - (2 i + 1) / count along +Z and golden-angle azimuths), looking at the
+/// origin from `radius`; elevations cover (-90, 90) without reaching the poles.
+std::vector<Camera> sphere_views(int64_t count, double radius, double fovy_deg, int64_t height,
+                                 int64_t width);
+
 /// A turntable of `frames` views at one elevation, starting at azimuth 0 (the front).
 std::vector<Camera> turntable_views(int64_t frames, double elevation_deg, double radius,
                                     double fovy_deg, int64_t height, int64_t width);

@@ -70,7 +70,21 @@ struct NerfOptions {
   /// JSON "isosurface_threshold": "auto": the level is instead the mean sigma over the points of
   /// a 64^3 lattice of the box where sigma > 1e-5 (threestudio's "auto", the Magic3D configs').
   bool isosurface_auto = false;
+  /// JSON "isosurface_threshold": "occupancy": the level is instead the density at which one
+  /// marching step's opacity 1 - exp(-sigma step_size()) reaches alpha_threshold, below which
+  /// the renderer drops a sample as empty (needs alpha_threshold > 0; not with isosurface_auto).
+  bool isosurface_occupancy = false;
+  /// The lattice of mesh export (mesh_resolution^3 over the box), also where fill_cavities looks.
   int64_t mesh_resolution = 128;
+  /// The solid also holds the cavities that its iso-surface encloses on the mesh lattice
+  /// (fill_enclosed_cavities): no view reaches them, so their density is never trained.
+  bool fill_cavities = false;
+  /// The solid is trimmed to the visual hull of the NeRF's own silhouettes() at 0.5 seen
+  /// from this many sphere_views at 3 radius with a 40 degree field of view (0: not trimmed).
+  /// That removes what renders as background from every side, e.g. the half-transparent fringes
+  /// a NeRF grows around thin parts to match anti-aliased images.
+  int64_t silhouette_views = 0;
+  int64_t silhouette_resolution = 128;  ///< pixels per side of each silhouette
 };
 
 /// The NeRF. Exports "obj" and "mesh_ply" (marching cubes of sigma at isosurface_level(),
@@ -94,10 +108,18 @@ class Nerf : public Representation {
                        OptimizerState& optimizer) override;
   std::vector<std::string> export_formats() const override { return {"obj", "mesh_ply"}; }
   void export_file(const std::filesystem::path& path, const std::string& format) override;
-  /// Inside where sigma >= isosurface_level().
+  /// The solid: sigma >= isosurface_level(), or in a cavity that this level set encloses
+  /// (fill_cavities), and inside the silhouettes' visual hull (silhouette_views > 0).
   at::Tensor inside(const at::Tensor& points) const override;
-  /// The density level of the solid: isosurface_threshold, or its "auto" value.
+  /// The density level of the solid: isosurface_threshold, or its "auto" or "occupancy" value.
   double isosurface_level() const;
+  /// Whether each pixel's ray reaches opacity `min_opacity` in (0, 1), 1 - exp(-sum sigma_i
+  /// delta_i) over the deterministic samples of an evaluation render without visibility pruning
+  /// (every step through the box while the occupancy grid has never been updated, which a
+  /// render does first): `[B, H, W]` bool on the NeRF's device. From the density alone (no colour, no gradients),
+  /// marched in chunks of rays and in rounds of samples that stop at the opacity, so that memory
+  /// and work stay bounded. The silhouettes of the solid at 0.5.
+  at::Tensor silhouettes(const CameraBatch& cameras, double min_opacity = 0.5) const;
 
   /// Density sigma `[N]` and albedo `[N, 3]` at world points `[N, 3]` (float32, on the NeRF's
   /// device); differentiable.
@@ -107,7 +129,9 @@ class Nerf : public Representation {
   /// Unit normals -grad sigma / |grad sigma| `[N, 3]` by options().normal_type ("none": an
   /// sds::Error), differentiable.
   at::Tensor normals(const at::Tensor& points, const at::Tensor& sigma) const;
-  /// The iso-surface of sigma at isosurface_level() over the box, coloured by the albedo.
+  /// The surface of the solid (inside()) by marching cubes of sigma at isosurface_level() on the
+  /// mesh_resolution^3 lattice of the box, enclosed cavities raised above the level and lattice
+  /// points outside the visual hull set to 0; coloured by the albedo.
   Mesh extract_mesh() const;
 
   /// The marching step sqrt(3) 2 radius / samples_per_ray.
@@ -118,8 +142,16 @@ class Nerf : public Representation {
 
  private:
   at::Tensor encode(const at::Tensor& points) const;
+  // The points of an n^3 lattice of the box [n^3, 3] (float32, on the NeRF's device), x-major.
+  at::Tensor lattice_points(int64_t n) const;
   // sigma at the points of an n^3 lattice of the box, [n, n, n] on the CPU, without gradients.
   at::Tensor density_lattice(int64_t n) const;
+  // sigma at world points [N, 3] in chunks, without gradients.
+  at::Tensor density_no_grad(const at::Tensor& points) const;
+  // Whether points [N, 3] lie in the visual hull of silhouette_views silhouettes ([N] bool).
+  at::Tensor inside_silhouettes(const at::Tensor& points) const;
+  // The cells of the mesh lattice [n, n, n] (CPU bool) in cavities that `solid` encloses.
+  at::Tensor enclosed_cavities(const at::Tensor& solid) const;
   // sigma from the density MLP's output [N] at world points [N, 3] (bias, activation).
   at::Tensor activated_density(const at::Tensor& raw, const at::Tensor& points) const;
   // nerfacc's update of the occupancy grid at `step`, with sigma times the step size.

@@ -8,7 +8,7 @@ import torch
 import typing
 from . import ops
 from . import models
-__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nerf', 'Nfsd', 'NoiseSchedule', 'OccupancyGrid', 'OrbitSampler', 'ParameterGroup', 'PersonalisablePrior', 'Prior', 'ReferenceView', 'RegulariserWeights', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'StableDiffusionPrior', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'concept_occupancy', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'models', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'regularisation', 'score_family', 'score_views', 'set_debug_checks', 'step_device_generator', 'step_generator', 'turntable_views', 'variant_coverage', 'view_sector']
+__all__: list[str] = ['Bsd', 'Camera', 'CameraBatch', 'CameraSampler', 'Conditioning', 'Csd', 'DistillationGuidance', 'Error', 'ExactPrior', 'Gaussians', 'Guidance', 'GuidanceInput', 'GuidanceOutput', 'Ism', 'Magic123', 'Mesh', 'Nerf', 'Nfsd', 'NoiseSchedule', 'OccupancyGrid', 'OrbitSampler', 'ParameterGroup', 'PersonalisablePrior', 'Prior', 'ReferenceView', 'RegulariserWeights', 'RenderOptions', 'RenderOutput', 'Representation', 'Sds', 'StableDiffusionPrior', 'TimestepSchedule', 'Trainer', 'TrainingGroups', 'ViewSectorThresholds', 'VoxelGrid', 'Vsd', 'Weighting', 'built_with_cuda', 'concept_occupancy', 'debug_checks', 'geometry_iou', 'grid_views', 'guidance_step', 'held_out_views', 'make_camera_sampler', 'make_guidance', 'make_prior', 'make_representation', 'make_timestep_schedule', 'make_weighting', 'models', 'ops', 'parse_config', 'psnr', 'read_config', 'register_prior', 'regularisation', 'score_family', 'score_views', 'set_debug_checks', 'sphere_views', 'step_device_generator', 'step_generator', 'turntable_views', 'variant_coverage', 'view_sector']
 class Error(RuntimeError):
     pass
 class Camera:
@@ -898,11 +898,13 @@ class Nerf(Representation):
         """
     def extract_mesh(self) -> Mesh:
         """
-        The iso-surface of sigma at isosurface_level() over the box, coloured by the albedo.
+        The surface of the solid (inside()) by marching cubes of sigma at isosurface_level() on the
+        mesh_resolution^3 lattice of the box, enclosed cavities raised above the level and lattice
+        points outside the visual hull set to 0; coloured by the albedo.
         """
     def isosurface_level(self) -> float:
         """
-        The density level of the solid: isosurface_threshold, or its "auto" value.
+        The density level of the solid: isosurface_threshold, or its "auto" or "occupancy" value.
         """
     def normals(self, points: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """
@@ -913,6 +915,14 @@ class Nerf(Representation):
         """
         Density sigma `[N]` and albedo `[N, 3]` at world points `[N, 3]` (float32, on the NeRF's
         device); differentiable.
+        """
+    def silhouettes(self, cameras: CameraBatch, min_opacity: typing.SupportsFloat = 0.5) -> torch.Tensor:
+        """
+        Whether each pixel's ray reaches opacity `min_opacity` in (0, 1), 1 - exp(-sum sigma_i
+        delta_i) over the deterministic samples of an evaluation render without visibility pruning:
+        `[B, H, W]` bool on the NeRF's device. From the density alone (no colour, no gradients),
+        marched in chunks of rays and in rounds of samples that stop at the opacity, so that memory
+        and work stay bounded. The silhouettes of the solid at 0.5.
         """
     @property
     def grid_layout(self) -> ops.HashGridLayout:
@@ -1161,6 +1171,12 @@ def set_debug_checks(on: bool) -> None:
     """
     Turns the value checks of device tensors on or off for the whole process (default: off,
     or on when the environment sets SDS_DEBUG_CHECKS=1).
+    """
+def sphere_views(count: typing.SupportsInt, radius: typing.SupportsFloat = 3.0, fovy_deg: typing.SupportsFloat = 40.0, height: typing.SupportsInt = 64, width: typing.SupportsInt = 64) -> list[Camera]:
+    """
+    `count` views spread evenly over the sphere around the origin (a Fibonacci lattice: the
+    i-th at height 1 - (2 i + 1) / count along +Z and golden-angle azimuths), looking at the
+    origin from `radius`; elevations cover (-90, 90) without reaching the poles.
     """
 def step_device_generator(seed: typing.SupportsInt, step: typing.SupportsInt, device: typing.Any, host: torch.Generator | None = None) -> torch.Generator:
     """
