@@ -837,7 +837,7 @@ TEST_CASE("nerf.json trained briefly on the exact prior fits the held-out views"
   CHECK(r.held_out.min >= 20.0);
   REQUIRE(r.geometry_iou.has_value());
   INFO("geometry IoU " << *r.geometry_iou);
-  CHECK(*r.geometry_iou >= 0.6);
+  CHECK(*r.geometry_iou >= 0.8);  // 0.92 measured (the mug, seed 0)
   CHECK(std::filesystem::exists(dir / "export" / "mesh.obj"));
 }
 

@@ -324,22 +324,14 @@ RenderOutput Nerf::render(const CameraBatch& cameras, const RenderOptions& optio
   Rays rays = cameras.rays(1, at::kFloat, device);
   const at::Tensor o = rays.origins.view({-1, 3}), d = rays.directions.view({-1, 3});
   const int64_t R = o.size(0);
-  const double step = step_size();
   const bool training = options.generator.has_value();
   at::Generator gen = training ? *options.generator : at::Generator();
 
   // March: stratified during training, deterministic otherwise.
   at::Tensor jitter;
   if (training) jitter = at::rand({R}, gen, at::kFloat).to(device);
-  ops::MarchedSamples marched;
   if (options_.grid_prune && !occupancy_.updated()) update_occupancy(0);  // nerfacc's step-0 update
-  if (options_.grid_prune) {
-    marched = occupancy_.march(o, d, step, jitter);
-  } else {
-    auto [near, far] = ray_cube_intersection(o, d, options_.radius);
-    marched = ops::march_rays(o, d, near, far, at::ones({1, 1, 1}, fopts.dtype(at::kBool)),
-                              options_.radius, step, jitter);
-  }
+  const ops::MarchedSamples marched = march(o, d, jitter);
   Kept kept{marched.ray_indices, 0.5 * (marched.t_starts + marched.t_ends),
             marched.t_ends - marched.t_starts, marched.ray_offsets};
 
@@ -485,6 +477,17 @@ void Nerf::after_step(int64_t step, OptimizerState&) {
   if (options_.grid_prune && occupancy_.updates_at(step + 1)) update_occupancy(step + 1);
 }
 
+ops::MarchedSamples Nerf::march(const at::Tensor& origins, const at::Tensor& directions,
+                                const at::Tensor& jitter) const {
+  if (options_.grid_prune && occupancy_.updated()) {
+    return occupancy_.march(origins, directions, step_size(), jitter);
+  }
+  auto [near, far] = ray_cube_intersection(origins, directions, options_.radius);
+  return ops::march_rays(origins, directions, near, far,
+                         at::ones({1, 1, 1}, origins.options().dtype(at::kBool)), options_.radius,
+                         step_size(), jitter);
+}
+
 at::Tensor Nerf::lattice_points(int64_t n) const {
   const double r = options_.radius;
   const at::Tensor coord =
@@ -524,20 +527,12 @@ at::Tensor Nerf::silhouettes(const CameraBatch& cameras, double min_opacity) con
   const at::Device device = grid_.device();
   const Rays rays = cameras.rays(1, at::kFloat, device);
   const at::Tensor o = rays.origins.view({-1, 3}), d = rays.directions.view({-1, 3});
-  const double step = step_size(), target = -std::log1p(-min_opacity);
+  const double target = -std::log1p(-min_opacity);
   std::vector<at::Tensor> parts;
   for (int64_t start = 0; start < o.size(0); start += kSilhouetteRayChunk) {
     const at::Tensor oc = o.slice(0, start, start + kSilhouetteRayChunk);
     const at::Tensor dc = d.slice(0, start, start + kSilhouetteRayChunk);
-    ops::MarchedSamples m;
-    if (options_.grid_prune && occupancy_.updated()) {
-      m = occupancy_.march(oc, dc, step);
-    } else {
-      auto [near, far] = ray_cube_intersection(oc, dc, options_.radius);
-      m = ops::march_rays(oc, dc, near, far,
-                          at::ones({1, 1, 1}, at::TensorOptions(at::kBool).device(device)),
-                          options_.radius, step, {});
-    }
+    const ops::MarchedSamples m = march(oc, dc, {});
     // Rounds of the next few samples of every ray not yet opaque enough: a ray stops soon
     // after its surface instead of marching through the whole object.
     at::Tensor optical = at::zeros({oc.size(0)}, oc.options());

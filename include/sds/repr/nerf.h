@@ -142,6 +142,10 @@ class Nerf : public Representation {
 
  private:
   at::Tensor encode(const at::Tensor& points) const;
+  // The samples of rays (origins, unit directions [R, 3]; jitter [R] or undefined): through the
+  // occupied cells once the occupancy grid has been updated, else every step through the box.
+  ops::MarchedSamples march(const at::Tensor& origins, const at::Tensor& directions,
+                            const at::Tensor& jitter) const;
   // The points of an n^3 lattice of the box [n^3, 3] (float32, on the NeRF's device), x-major.
   at::Tensor lattice_points(int64_t n) const;
   // sigma at the points of an n^3 lattice of the box, [n, n, n] on the CPU, without gradients.
