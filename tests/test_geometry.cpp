@@ -18,11 +18,11 @@
 #include <utility>
 #include <vector>
 
+#include "sds/camera/camera.h"
+#include "sds/camera/sampler.h"
 #include "sds/core/error.h"
 #include "sds/core/io.h"
 #include "sds/core/rng.h"
-#include "sds/camera/camera.h"
-#include "sds/camera/sampler.h"
 #include "sds/geometry/cavities.h"
 #include "sds/geometry/marching_cubes.h"
 #include "sds/geometry/mesh.h"
@@ -759,9 +759,9 @@ TEST_CASE("the visual hull keeps exactly the points that every seeing view has i
   const at::Tensor o = rays.origins[0][5][9], d = rays.directions[0][5][9];
   const at::Tensor dn = rays.directions[0][5][10];
   std::vector<at::Tensor> points;
-  for (double t : {1.0, 2.5, 3.0, 4.5}) points.push_back(o + t * d);   // carved
-  for (double t : {1.0, 3.0, 4.5}) points.push_back(o + t * dn);       // kept
-  points.push_back(o - 1.0 * d);                                       // behind the camera
+  for (double t : {1.0, 2.5, 3.0, 4.5}) points.push_back(o + t * d);  // carved
+  for (double t : {1.0, 3.0, 4.5}) points.push_back(o + t * dn);      // kept
+  points.push_back(o - 1.0 * d);                                      // behind the camera
   const at::Tensor inside =
       sds::inside_visual_hull(at::stack(points), masks, one.viewmats(), one.Ks());
   const std::vector<bool> expected{false, false, false, false, true, true, true, false};

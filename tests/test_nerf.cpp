@@ -800,7 +800,8 @@ TEST_CASE("nerf solid: the occupancy level, the silhouettes' hull, and the mesh 
   const double wide = level_radius(0.01);
   REQUIRE(wide > 0.72);
   CHECK(agree_with_ball(sds::Nerf(low, 0).inside(points), wide));
-  const double wide_mesh = sds::Nerf(low, 0).extract_mesh().vertices.norm(2, 1).max().item<double>();
+  const double wide_mesh =
+      sds::Nerf(low, 0).extract_mesh().vertices.norm(2, 1).max().item<double>();
   CHECK(wide_mesh == Approx(wide).margin(0.03));
   low.silhouette_views = 32;
   low.silhouette_resolution = 96;

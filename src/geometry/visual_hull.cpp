@@ -34,8 +34,7 @@ at::Tensor inside_visual_hull(const at::Tensor& points, const at::Tensor& masks,
     const at::Tensor w = K[v][1][1] * cam.select(1, 1) / zs + K[v][1][2];
     const at::Tensor col = u.floor(), row = w.floor();
     const at::Tensor in_view = (z > 0) & (col >= 0) & (col < W) & (row >= 0) & (row < H);
-    const at::Tensor pixel =
-        (row.clamp(0, H - 1) * W + col.clamp(0, W - 1)).to(at::kLong);
+    const at::Tensor pixel = (row.clamp(0, H - 1) * W + col.clamp(0, W - 1)).to(at::kLong);
     const at::Tensor on_object = flat[v].index_select(0, pixel);
     seen |= in_view;
     carved |= in_view & ~on_object;

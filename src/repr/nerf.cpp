@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "sds/camera/sampler.h"
 #include "sds/core/checks.h"
 #include "sds/core/device.h"
 #include "sds/core/error.h"
 #include "sds/core/rng.h"
-#include "sds/camera/sampler.h"
 #include "sds/geometry/cavities.h"
 #include "sds/geometry/marching_cubes.h"
 #include "sds/geometry/visual_hull.h"
@@ -97,6 +97,11 @@ void check_one_of(const std::string& value, const std::string& key,
     list += list.empty() ? std::string("\"") + a + "\"" : std::string(", \"") + a + "\"";
   }
   fail("nerf.{}: expected one of {}, got \"{}\"", key, list, value);
+}
+
+// The cells of a lattice's solid [n, n, n] (bool) in the cavities it encloses.
+at::Tensor enclosed_cavities(const at::Tensor& solid) {
+  return fill_enclosed_cavities(solid) & ~solid;
 }
 
 // Samples that survive pruning and their rays' offsets.
@@ -562,15 +567,10 @@ at::Tensor Nerf::silhouettes(const CameraBatch& cameras, double min_opacity) con
 }
 
 at::Tensor Nerf::inside_silhouettes(const at::Tensor& points) const {
-  const CameraBatch views(sphere_views(options_.silhouette_views,
-                                       kSilhouetteDistance * options_.radius, kSilhouetteFovyDeg,
-                                       options_.silhouette_resolution,
-                                       options_.silhouette_resolution));
+  const CameraBatch views(sphere_views(
+      options_.silhouette_views, kSilhouetteDistance * options_.radius, kSilhouetteFovyDeg,
+      options_.silhouette_resolution, options_.silhouette_resolution));
   return inside_visual_hull(points, silhouettes(views, 0.5), views.viewmats(), views.Ks());
-}
-
-at::Tensor Nerf::enclosed_cavities(const at::Tensor& solid) const {
-  return fill_enclosed_cavities(solid) & ~solid;
 }
 
 at::Tensor Nerf::inside(const at::Tensor& points) const {
@@ -588,11 +588,12 @@ at::Tensor Nerf::inside(const at::Tensor& points) const {
     const int64_t n = options_.mesh_resolution;
     const at::Tensor cavity = enclosed_cavities(density_lattice(n) >= level).to(grid_.device());
     const double r = options_.radius;
-    const at::Tensor index = at::round((x + r) / (2 * r) * static_cast<double>(n - 1)).to(at::kLong);
+    const at::Tensor index =
+        at::round((x + r) / (2 * r) * static_cast<double>(n - 1)).to(at::kLong);
     const at::Tensor in_box = (index >= 0).all(1) & (index < n).all(1);
     const at::Tensor clamped = index.clamp(0, n - 1);
-    const at::Tensor flat = (clamped.select(1, 0) * n + clamped.select(1, 1)) * n +
-                            clamped.select(1, 2);
+    const at::Tensor flat =
+        (clamped.select(1, 0) * n + clamped.select(1, 1)) * n + clamped.select(1, 2);
     solid = solid | (in_box & cavity.view(-1).index_select(0, flat));
   }
   if (options_.silhouette_views > 0) solid = solid & inside_silhouettes(x);
@@ -606,9 +607,9 @@ Mesh Nerf::extract_mesh() const {
   at::Tensor sigma = density_lattice(n);
   if (options_.fill_cavities) {
     // Above the level by as much as the densest point, so the cavity's wall leaves no surface.
-    sigma = at::where(enclosed_cavities(sigma >= level),
-                      at::full({}, std::max(2 * level, sigma.max().item<double>()), sigma.options()),
-                      sigma);
+    sigma = at::where(
+        enclosed_cavities(sigma >= level),
+        at::full({}, std::max(2 * level, sigma.max().item<double>()), sigma.options()), sigma);
   }
   if (options_.silhouette_views > 0) {
     const at::Tensor hull = inside_silhouettes(lattice_points(n)).view({n, n, n}).cpu();

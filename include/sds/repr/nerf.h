@@ -116,9 +116,9 @@ class Nerf : public Representation {
   /// Whether each pixel's ray reaches opacity `min_opacity` in (0, 1), 1 - exp(-sum sigma_i
   /// delta_i) over the deterministic samples of an evaluation render without visibility pruning
   /// (every step through the box while the occupancy grid has never been updated, which a
-  /// render does first): `[B, H, W]` bool on the NeRF's device. From the density alone (no colour, no gradients),
-  /// marched in chunks of rays and in rounds of samples that stop at the opacity, so that memory
-  /// and work stay bounded. The silhouettes of the solid at 0.5.
+  /// render does first): `[B, H, W]` bool on the NeRF's device. From the density alone (no colour,
+  /// no gradients), marched in chunks of rays and in rounds of samples that stop at the opacity, so
+  /// that memory and work stay bounded. The silhouettes of the solid at 0.5.
   at::Tensor silhouettes(const CameraBatch& cameras, double min_opacity = 0.5) const;
 
   /// Density sigma `[N]` and albedo `[N, 3]` at world points `[N, 3]` (float32, on the NeRF's
@@ -154,8 +154,6 @@ class Nerf : public Representation {
   at::Tensor density_no_grad(const at::Tensor& points) const;
   // Whether points [N, 3] lie in the visual hull of silhouette_views silhouettes ([N] bool).
   at::Tensor inside_silhouettes(const at::Tensor& points) const;
-  // The cells of the mesh lattice [n, n, n] (CPU bool) in cavities that `solid` encloses.
-  at::Tensor enclosed_cavities(const at::Tensor& solid) const;
   // sigma from the density MLP's output [N] at world points [N, 3] (bias, activation).
   at::Tensor activated_density(const at::Tensor& raw, const at::Tensor& points) const;
   // nerfacc's update of the occupancy grid at `step`, with sigma times the step size.

@@ -921,9 +921,9 @@ class Nerf(Representation):
         Whether each pixel's ray reaches opacity `min_opacity` in (0, 1), 1 - exp(-sum sigma_i
         delta_i) over the deterministic samples of an evaluation render without visibility pruning
         (every step through the box while the occupancy grid has never been updated, which a
-        render does first): `[B, H, W]` bool on the NeRF's device. From the density alone (no colour, no gradients),
-        marched in chunks of rays and in rounds of samples that stop at the opacity, so that memory
-        and work stay bounded. The silhouettes of the solid at 0.5.
+        render does first): `[B, H, W]` bool on the NeRF's device. From the density alone (no colour,
+        no gradients), marched in chunks of rays and in rounds of samples that stop at the opacity, so
+        that memory and work stay bounded. The silhouettes of the solid at 0.5.
         """
     @property
     def grid_layout(self) -> ops.HashGridLayout:
